@@ -1,0 +1,49 @@
+//! The pond: a local-first, versioned, transactional store of directories and append-only files.
+//!
+//! # Layout
+//! - [`Pond`] (`pond.rs`): creating and opening a pond directory, and its settings.
+//! - [`Snapshot`] and [`Transaction`]: the two ways in. Both dereference to [`View`] (`view.rs`),
+//!   the read API (resolve paths, list, read any version, versions, transactions, factory nodes).
+//!   A [`Transaction`] (`txn.rs`) adds the changes: directories, files, appends, renames, factory
+//!   nodes, per-node state. It commits all-or-nothing.
+//! - `catalog.rs`: the SQLite catalog; `data.rs`: framed, compressed data files and their
+//!   outboards; `lock.rs`: the single-writer lock; [`verify`]: re-checking every stored byte.
+//!
+//! # Data flow of an append
+//! A source is read in frames of up to 1 MiB. Each frame extends the file's incremental BLAKE3
+//! tree (`pond-hash`), whose stable outboard nodes go to `data/<node>.obao`, and is compressed and
+//! written at the end of `data/<node>.<gen>.dat`. The version row (segment and cumulative hashes,
+//! the tree frontier) and the frame index go into the catalog. On commit the data files are
+//! fsynced before the catalog commits; a crash before that leaves bytes past the committed
+//! lengths, which are never read and are cut on the next write.
+
+mod catalog;
+mod data;
+mod error;
+mod lock;
+mod path;
+mod pond;
+mod txn;
+pub mod verify;
+mod view;
+
+pub use catalog::{CATALOG_FILE, FORMAT_VERSION, ROOT_ID};
+pub use data::{Compression, ContentReader, DEFAULT_COMPRESSION, MAX_FRAME_RAW};
+pub use error::{Result, StoreError};
+pub use lock::LOCK_FILE;
+pub use path::PondPath;
+pub use pond::Pond;
+pub use txn::Transaction;
+pub use view::{
+    FactoryNode, Node, NodeKind, OutboardReader, Snapshot, TxnRecord, Version, View,
+};
+
+/// The current time as RFC 3339 UTC with millisecond precision.
+pub(crate) fn now_rfc3339() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_else(|_| "unknown".to_string())
+}

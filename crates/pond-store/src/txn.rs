@@ -1,0 +1,514 @@
+//! Write transactions: all-or-nothing changes to the namespace and to file contents.
+//!
+//! A transaction holds the writer lock and a SQLite `BEGIN IMMEDIATE` transaction. Appends write
+//! data and outboard bytes past the committed lengths straight away (streaming) and record the
+//! new version in the catalog; [`Transaction::commit`] trims every touched file to its final
+//! length, fsyncs it, and only then commits the catalog. Until that commit nothing is visible to
+//! readers, and a crash at any instant leaves the pond at the previous commit: the catalog wins,
+//! and stray tail bytes are cut by the next writer (see `journal` in `pond.rs`).
+
+use crate::catalog::ROOT_ID;
+use crate::data::{self, Compression, SegmentTarget};
+use crate::error::{IoContext, Result, StoreError};
+use crate::lock::WriterLock;
+use crate::path::PondPath;
+use crate::view::{Node, NodeKind, Version, View};
+use rusqlite::params;
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+/// Name of the file listing nodes whose data files an open (or interrupted) transaction touched.
+const JOURNAL_FILE: &str = "journal";
+
+/// Data and outboard files opened for writing in this transaction.
+struct OpenData {
+    data: File,
+    data_path: PathBuf,
+    outboard: File,
+    outboard_path: PathBuf,
+    generation: i64,
+    /// Current (uncommitted) data file length.
+    data_len: u64,
+}
+
+/// The one write transaction of a pond. Dropping it without [`Transaction::commit`] rolls back.
+pub struct Transaction {
+    view: View,
+    _lock: WriterLock,
+    txn: u64,
+    argv: Vec<String>,
+    compression: Compression,
+    open: BTreeMap<i64, OpenData>,
+    changed: bool,
+    finished: bool,
+}
+
+impl Transaction {
+    pub(crate) fn begin(
+        view: View,
+        lock: WriterLock,
+        argv: Vec<String>,
+        compression: Compression,
+    ) -> Result<Self> {
+        view.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| view.db(e))?;
+        let mut txn = Self {
+            txn: view.last_txn()? + 1,
+            view,
+            _lock: lock,
+            argv,
+            compression,
+            open: BTreeMap::new(),
+            changed: false,
+            finished: false,
+        };
+        txn.recover_interrupted()?;
+        Ok(txn)
+    }
+
+    /// The number this transaction gets when it commits.
+    pub fn txn(&self) -> u64 {
+        self.txn
+    }
+
+    /// True once anything has been changed.
+    pub fn has_changes(&self) -> bool {
+        self.changed
+    }
+
+    /// Cuts data files touched by an interrupted transaction back to their committed lengths and
+    /// removes those of nodes that were never committed.
+    fn recover_interrupted(&mut self) -> Result<()> {
+        let journal = self.view.dir.join(JOURNAL_FILE);
+        let text = match std::fs::read_to_string(&journal) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => return Err(StoreError::Io { path: journal, source }),
+        };
+        for id in text.lines().filter_map(|l| l.trim().parse::<i64>().ok()) {
+            let outboard_path = data::outboard_path(&self.view.dir, id);
+            match self.view.data_generation(id)? {
+                Some((generation, data_len)) => {
+                    let data_path = data::data_path(&self.view.dir, id, generation);
+                    truncate_if_longer(&data_path, data_len)?;
+                    let len = self.view.file_len(id)?;
+                    truncate_if_longer(&outboard_path, pond_hash::stable_outboard_len(len))?;
+                }
+                None => {
+                    remove_if_exists(&data::data_path(&self.view.dir, id, 0))?;
+                    remove_if_exists(&outboard_path)?;
+                }
+            }
+            tracing::info!(node = id, "cut data left by an interrupted transaction");
+        }
+        remove_if_exists(&journal)
+    }
+
+    fn journal(&self, id: i64) -> Result<()> {
+        let path = self.view.dir.join(JOURNAL_FILE);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .at(&path)?;
+        writeln!(file, "{id}").at(&path)
+    }
+
+    fn insert_node(&mut self, parent: i64, name: &str, kind: NodeKind) -> Result<i64> {
+        let conn = &self.view.conn;
+        conn.execute(
+            "INSERT INTO nodes (kind, created_txn) VALUES (?1, ?2)",
+            params![kind.as_str(), self.txn],
+        )
+        .map_err(|e| self.view.db(e))?;
+        let id = conn.last_insert_rowid();
+        conn.execute(
+            "INSERT INTO entries (parent, name, child) VALUES (?1, ?2, ?3)",
+            params![parent, name, id],
+        )
+        .map_err(|e| self.view.db(e))?;
+        self.changed = true;
+        Ok(id)
+    }
+
+    /// The parent directory of `path`, which must exist, and the new entry's name.
+    fn parent_dir<'p>(&self, path: &'p PondPath) -> Result<(Node, &'p str)> {
+        let (Some(parent), Some(name)) = (path.parent(), path.name()) else {
+            return Err(StoreError::AlreadyExists {
+                path: path.to_string(),
+            });
+        };
+        let dir = self.view.resolve(&parent)?;
+        if dir.kind != NodeKind::Dir {
+            return Err(StoreError::NotADirectory {
+                path: parent.to_string(),
+            });
+        }
+        if self.view.lookup(path)?.is_some() {
+            return Err(StoreError::AlreadyExists {
+                path: path.to_string(),
+            });
+        }
+        Ok((dir, name))
+    }
+
+    /// Creates a directory; with `parents`, missing parents too and an existing directory is fine.
+    pub fn mkdir(&mut self, path: &PondPath, parents: bool) -> Result<Node> {
+        if parents {
+            let mut current = Node {
+                id: ROOT_ID,
+                kind: NodeKind::Dir,
+                path: PondPath::root(),
+            };
+            for name in path.components() {
+                let next = current.path.join(name)?;
+                current = match self.view.lookup(&next)? {
+                    Some(node) if node.kind == NodeKind::Dir => node,
+                    Some(_) => {
+                        return Err(StoreError::NotADirectory {
+                            path: next.to_string(),
+                        });
+                    }
+                    None => Node {
+                        id: self.insert_node(current.id, name, NodeKind::Dir)?,
+                        kind: NodeKind::Dir,
+                        path: next,
+                    },
+                };
+            }
+            return Ok(current);
+        }
+        let (dir, name) = self.parent_dir(path)?;
+        let id = self.insert_node(dir.id, name, NodeKind::Dir)?;
+        Ok(Node {
+            id,
+            kind: NodeKind::Dir,
+            path: path.clone(),
+        })
+    }
+
+    /// Creates an empty file node with no versions yet.
+    pub fn create_file(&mut self, path: &PondPath) -> Result<Node> {
+        let (dir, name) = self.parent_dir(path)?;
+        let id = self.insert_node(dir.id, name, NodeKind::File)?;
+        Ok(Node {
+            id,
+            kind: NodeKind::File,
+            path: path.clone(),
+        })
+    }
+
+    /// Creates a factory node, or with `overwrite` replaces the config of an existing one.
+    pub fn mknod(
+        &mut self,
+        path: &PondPath,
+        factory: &str,
+        config: &str,
+        overwrite: bool,
+    ) -> Result<Node> {
+        let id = match self.view.lookup(path)? {
+            Some(node) if overwrite && node.kind == NodeKind::Factory => node.id,
+            Some(node) if overwrite => {
+                return Err(StoreError::NotAFactoryNode {
+                    path: node.path.to_string(),
+                });
+            }
+            Some(_) => {
+                return Err(StoreError::AlreadyExists {
+                    path: path.to_string(),
+                });
+            }
+            None => {
+                let (dir, name) = self.parent_dir(path)?;
+                self.insert_node(dir.id, name, NodeKind::Factory)?
+            }
+        };
+        self.view
+            .conn
+            .execute(
+                "INSERT INTO factory_nodes (node, factory, config, updated_txn)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (node) DO UPDATE SET
+                   factory = excluded.factory, config = excluded.config,
+                   updated_txn = excluded.updated_txn",
+                params![id, factory, config, self.txn],
+            )
+            .map_err(|e| self.view.db(e))?;
+        self.changed = true;
+        Ok(Node {
+            id,
+            kind: NodeKind::Factory,
+            path: path.clone(),
+        })
+    }
+
+    /// Moves or renames a node; its id, versions and state stay with it.
+    pub fn rename(&mut self, from: &PondPath, to: &PondPath) -> Result<Node> {
+        let node = self.view.resolve(from)?;
+        if from.is_root() || to.starts_with(from) {
+            return Err(StoreError::MoveIntoItself {
+                path: from.to_string(),
+            });
+        }
+        let (dir, name) = self.parent_dir(to)?;
+        self.view
+            .conn
+            .execute(
+                "UPDATE entries SET parent = ?1, name = ?2 WHERE child = ?3",
+                params![dir.id, name, node.id],
+            )
+            .map_err(|e| self.view.db(e))?;
+        self.changed = true;
+        Ok(Node {
+            path: to.clone(),
+            ..node
+        })
+    }
+
+    /// Stores a value for node `id` under `key` (factory cursors and the like).
+    pub fn set_state(&mut self, id: i64, key: &str, value: &[u8]) -> Result<()> {
+        self.view
+            .conn
+            .execute(
+                "INSERT INTO node_state (node, key, value, updated_txn) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (node, key) DO UPDATE SET
+                   value = excluded.value, updated_txn = excluded.updated_txn",
+                params![id, key, value, self.txn],
+            )
+            .map_err(|e| self.view.db(e))?;
+        self.changed = true;
+        Ok(())
+    }
+
+    fn open_data(&mut self, id: i64) -> Result<&mut OpenData> {
+        if !self.open.contains_key(&id) {
+            let (generation, data_len) = self.view.data_generation(id)?.unwrap_or((0, 0));
+            let len = self.view.file_len(id)?;
+            self.journal(id)?;
+            let data_path = data::data_path(&self.view.dir, id, generation);
+            let outboard_path = data::outboard_path(&self.view.dir, id);
+            let data = open_rw(&data_path)?;
+            data.set_len(data_len).at(&data_path)?;
+            let outboard = open_rw(&outboard_path)?;
+            outboard
+                .set_len(pond_hash::stable_outboard_len(len))
+                .at(&outboard_path)?;
+            self.open.insert(
+                id,
+                OpenData {
+                    data,
+                    data_path,
+                    outboard,
+                    outboard_path,
+                    generation,
+                    data_len,
+                },
+            );
+        }
+        self.open.get_mut(&id).ok_or_else(|| StoreError::Corrupt {
+            node: id,
+            detail: "data file vanished from the open set".to_string(),
+        })
+    }
+
+    /// Appends everything `source` yields (exactly `limit` bytes when given) to file `node` as a
+    /// new version. With a limit, a source that ends early stores nothing and returns
+    /// [`StoreError::ShortRead`]; the transaction stays usable.
+    pub fn append(
+        &mut self,
+        node: &Node,
+        source: &mut dyn Read,
+        limit: Option<u64>,
+    ) -> Result<Version> {
+        if node.kind != NodeKind::File {
+            return Err(StoreError::NotAFile {
+                path: node.path.to_string(),
+            });
+        }
+        let latest = self.view.latest_version(node.id)?;
+        let mut hasher = self.view.tree_hasher(node.id, latest.as_ref())?;
+        let compression = self.compression;
+        let open = self.open_data(node.id)?;
+        let target = SegmentTarget {
+            data: &open.data,
+            data_path: &open.data_path,
+            data_offset: open.data_len,
+            outboard: &open.outboard,
+            outboard_path: &open.outboard_path,
+            compression,
+        };
+        let written = data::write_segment(source, limit, &mut hasher, &target)?;
+        open.data_len = written.data_end;
+        let generation = open.generation;
+
+        let conn = &self.view.conn;
+        let db = |e| crate::catalog::at(&self.view.catalog_path, e);
+        {
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO frames (node, raw_offset, raw_len, file_offset, file_len, codec)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(db)?;
+            for frame in &written.frames {
+                insert
+                    .execute(params![
+                        node.id,
+                        frame.raw_offset,
+                        frame.raw_len,
+                        frame.file_offset,
+                        frame.file_len,
+                        frame.codec as i64
+                    ])
+                    .map_err(db)?;
+            }
+        }
+        let version = Version {
+            version: latest.as_ref().map_or(1, |v| v.version + 1),
+            txn: self.txn,
+            segment_len: written.segment_len,
+            segment_hash: written.segment_hash,
+            total_len: hasher.len(),
+            root: hasher.root(),
+            frontier: hasher.frontier_cvs(),
+        };
+        conn.execute(
+            "INSERT INTO versions
+               (node, version, txn, segment_len, segment_hash, total_len, root, frontier)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                node.id,
+                version.version,
+                version.txn,
+                version.segment_len,
+                version.segment_hash.as_bytes(),
+                version.total_len,
+                version.root.as_bytes(),
+                version.frontier
+            ],
+        )
+        .map_err(db)?;
+        conn.execute(
+            "INSERT INTO data_files (node, generation, data_len) VALUES (?1, ?2, ?3)
+             ON CONFLICT (node) DO UPDATE SET data_len = excluded.data_len",
+            params![node.id, generation, written.data_end],
+        )
+        .map_err(db)?;
+        self.changed = true;
+        Ok(version)
+    }
+
+    /// Commits every change with `summary`; returns the transaction number, or `None` (and
+    /// commits nothing) when nothing changed.
+    pub fn commit(mut self, summary: &str) -> Result<Option<u64>> {
+        if !self.changed {
+            self.rollback_now()?;
+            return Ok(None);
+        }
+        let mut new_files = false;
+        for (&id, open) in &self.open {
+            open.data.set_len(open.data_len).at(&open.data_path)?;
+            open.data.sync_all().at(&open.data_path)?;
+            let len = self.view.file_len(id)?;
+            open.outboard
+                .set_len(pond_hash::stable_outboard_len(len))
+                .at(&open.outboard_path)?;
+            open.outboard.sync_all().at(&open.outboard_path)?;
+            new_files = true;
+        }
+        if new_files {
+            crate::pond::sync_dir(&self.view.dir.join("data"))?;
+        }
+        let argv = serde_json::to_string(&self.argv).unwrap_or_default();
+        self.view
+            .conn
+            .execute(
+                "INSERT INTO txns (txn, time, argv, summary) VALUES (?1, ?2, ?3, ?4)",
+                params![self.txn, crate::now_rfc3339(), argv, summary],
+            )
+            .map_err(|e| self.view.db(e))?;
+        self.view
+            .conn
+            .execute_batch("COMMIT")
+            .map_err(|e| self.view.db(e))?;
+        self.finished = true;
+        self.open.clear();
+        remove_if_exists(&self.view.dir.join(JOURNAL_FILE))?;
+        Ok(Some(self.txn))
+    }
+
+    /// Discards every change.
+    pub fn rollback(mut self) -> Result<()> {
+        self.rollback_now()
+    }
+
+    fn rollback_now(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.view
+            .conn
+            .execute_batch("ROLLBACK")
+            .map_err(|e| self.view.db(e))?;
+        self.open.clear();
+        // The catalog is back at the last commit: cut what this transaction wrote.
+        self.recover_interrupted()
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if let Err(e) = self.rollback_now() {
+            tracing::warn!("rolling back: {e}");
+        }
+    }
+}
+
+impl std::ops::Deref for Transaction {
+    type Target = View;
+    fn deref(&self) -> &View {
+        &self.view
+    }
+}
+
+fn open_rw(path: &std::path::Path) -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .at(path)
+}
+
+fn truncate_if_longer(path: &std::path::Path, len: u64) -> Result<()> {
+    match OpenOptions::new().write(true).open(path) {
+        Ok(file) => {
+            if file.metadata().at(path)?.len() > len {
+                file.set_len(len).at(path)?;
+                file.sync_all().at(path)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn remove_if_exists(path: &std::path::Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
