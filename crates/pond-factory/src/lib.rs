@@ -1,0 +1,255 @@
+//! Factories: named plugins that live at a pond path and run commands against the pond.
+//!
+//! # Layout
+//! - [`TypedFactory`]: what a factory author writes: a typed config (serde, with
+//!   `deny_unknown_fields`), a clap subcommand enum, and `run`. A blanket impl turns it into the
+//!   object-safe [`Factory`] that the [`Registry`] holds.
+//! - [`config`]: `${env:...}` expansion and YAML parsing with located errors.
+//! - [`runner`]: `pond run`: load the node's stored config, expand it, parse the command, run it
+//!   in one transaction (commit on success, roll back on error), then run the downstream nodes the
+//!   config names, each in its own transaction.
+//!
+//! # Data flow
+//! `pond mknod` → [`Factory::prepare`] validates the config (and stores the raw text).
+//! `pond run PATH CMD` → [`Factory::prepare`] with the args → [`Prepared`] (typed config +
+//! command) → [`Prepared::run`] with a [`RunContext`] → [`RunOutcome`] (the transaction summary).
+
+pub mod config;
+pub mod runner;
+
+pub use config::ConfigError;
+use pond_store::{Node, Snapshot, Transaction, View};
+use serde::de::DeserializeOwned;
+use std::io::Write;
+
+/// A factory's error, as the runner reports it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Access to the pond during a run: a snapshot for read-only commands, the write transaction
+/// otherwise.
+pub enum Access<'a> {
+    Read(&'a Snapshot),
+    Write(&'a mut Transaction),
+}
+
+impl Access<'_> {
+    /// The read API (a write transaction sees its own changes).
+    pub fn view(&self) -> &View {
+        match self {
+            Access::Read(snapshot) => snapshot,
+            Access::Write(txn) => txn,
+        }
+    }
+
+    /// The write transaction; `None` for read-only commands.
+    pub fn txn(&mut self) -> Option<&mut Transaction> {
+        match self {
+            Access::Read(_) => None,
+            Access::Write(txn) => Some(txn),
+        }
+    }
+}
+
+/// Everything a command gets when it runs.
+pub struct RunContext<'a> {
+    /// The factory node being run.
+    pub node: &'a Node,
+    /// The pond.
+    pub access: Access<'a>,
+    /// Where the command's report goes (stdout).
+    pub out: &'a mut dyn Write,
+}
+
+/// What a successful run reports back to the runner.
+#[derive(Debug, Default)]
+pub struct RunOutcome {
+    /// A short summary recorded with the transaction (`pond log`).
+    pub summary: String,
+}
+
+/// A factory as the registry and the runner see it. Implement [`TypedFactory`] instead.
+pub trait Factory: Send + Sync {
+    /// The name used in `pond mknod NAME`.
+    fn name(&self) -> &'static str;
+    /// One line for `pond list-factories`.
+    fn description(&self) -> &'static str;
+    /// The commands, as a clap command with one subcommand each (shown by `pond run PATH --help`).
+    fn commands(&self, bin_name: &str) -> clap::Command;
+    /// Parses and validates expanded config text and, when `args` is given, the command line.
+    /// `args: None` validates the config only (what `pond mknod` does).
+    fn prepare(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        args: Option<Invocation<'_>>,
+    ) -> Result<Option<Box<dyn Prepared>>, PrepareError>;
+}
+
+/// How a command is chosen: typed by the operator, or as a downstream of another node.
+#[derive(Clone, Copy, Debug)]
+pub enum Invocation<'a> {
+    /// `pond run PATH ARGS...`
+    Args { bin_name: &'a str, args: &'a [String] },
+    /// Run because an upstream node committed; `json` when the upstream reports JSON.
+    Downstream { json: bool },
+}
+
+/// Why a config or command line was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Includes `--help`, which is not a failure: the caller prints it and exits 0.
+    #[error("{0}")]
+    Usage(#[from] clap::Error),
+    #[error("factory {factory} cannot run as a downstream stage")]
+    NotChainable { factory: &'static str },
+}
+
+/// A validated config and command, ready to run.
+pub trait Prepared {
+    /// Whether the command changes the pond (and so needs the write transaction).
+    fn writes(&self) -> bool;
+    /// Whether the command reports JSON.
+    fn json(&self) -> bool;
+    /// Factory nodes to run after this one commits.
+    fn downstream(&self) -> Vec<String>;
+    /// Runs the command.
+    fn run(self: Box<Self>, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError>;
+}
+
+/// A factory with a typed config and typed commands.
+pub trait TypedFactory: Send + Sync + 'static {
+    /// The config file's type; use `#[serde(deny_unknown_fields)]` and document every field.
+    type Config: DeserializeOwned + Send + 'static;
+    /// The commands.
+    type Command: clap::Subcommand + Send + 'static;
+
+    /// The name used in `pond mknod NAME`.
+    const NAME: &'static str;
+    /// One line for `pond list-factories`.
+    const DESCRIPTION: &'static str;
+
+    /// Checks what serde cannot (patterns, paths, value ranges).
+    fn check(_config: &Self::Config, _source_name: &str) -> Result<(), ConfigError> {
+        Ok(())
+    }
+    /// Factory node paths to run after this one commits (default: none).
+    fn downstream(_config: &Self::Config) -> Vec<String> {
+        Vec::new()
+    }
+    /// The command to run as a downstream stage, if this factory can be one.
+    fn as_downstream(_json: bool) -> Option<Self::Command> {
+        None
+    }
+    /// Whether `command` changes the pond (default: yes).
+    fn writes(_command: &Self::Command) -> bool {
+        true
+    }
+    /// Whether `command` reports JSON (default: no).
+    fn json(_command: &Self::Command) -> bool {
+        false
+    }
+    /// Runs `command`.
+    fn run(
+        ctx: &mut RunContext<'_>,
+        config: &Self::Config,
+        command: Self::Command,
+    ) -> Result<RunOutcome, BoxError>;
+}
+
+struct TypedPrepared<F: TypedFactory> {
+    config: F::Config,
+    command: F::Command,
+}
+
+impl<F: TypedFactory> Prepared for TypedPrepared<F> {
+    fn writes(&self) -> bool {
+        F::writes(&self.command)
+    }
+    fn json(&self) -> bool {
+        F::json(&self.command)
+    }
+    fn downstream(&self) -> Vec<String> {
+        F::downstream(&self.config)
+    }
+    fn run(self: Box<Self>, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError> {
+        let this = *self;
+        F::run(ctx, &this.config, this.command)
+    }
+}
+
+impl<F: TypedFactory> Factory for F {
+    fn name(&self) -> &'static str {
+        F::NAME
+    }
+
+    fn description(&self) -> &'static str {
+        F::DESCRIPTION
+    }
+
+    fn commands(&self, bin_name: &str) -> clap::Command {
+        use clap::Subcommand;
+        F::Command::augment_subcommands(
+            clap::Command::new(bin_name.to_string())
+                .about(F::DESCRIPTION)
+                .subcommand_required(true)
+                .arg_required_else_help(true),
+        )
+    }
+
+    fn prepare(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        args: Option<Invocation<'_>>,
+    ) -> Result<Option<Box<dyn Prepared>>, PrepareError> {
+        let config: F::Config = config::parse_yaml(config_text, source_name)?;
+        F::check(&config, source_name)?;
+        let command = match args {
+            None => return Ok(None),
+            Some(Invocation::Args { bin_name, args }) => {
+                use clap::FromArgMatches;
+                let matches = self
+                    .commands(bin_name)
+                    .try_get_matches_from(std::iter::once(bin_name.to_string()).chain(args.iter().cloned()))?;
+                F::Command::from_arg_matches(&matches)?
+            }
+            Some(Invocation::Downstream { json }) => F::as_downstream(json)
+                .ok_or(PrepareError::NotChainable { factory: F::NAME })?,
+        };
+        Ok(Some(Box::new(TypedPrepared::<F> { config, command })))
+    }
+}
+
+/// The list of factories a `pond` binary knows, in one place.
+pub struct Registry {
+    factories: Vec<&'static dyn Factory>,
+}
+
+impl Registry {
+    /// A registry of exactly these factories.
+    pub fn new(factories: Vec<&'static dyn Factory>) -> Self {
+        Self { factories }
+    }
+
+    /// The factory named `name`.
+    pub fn get(&self, name: &str) -> Option<&'static dyn Factory> {
+        self.factories.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// Every factory, in registration order.
+    pub fn iter(&self) -> impl Iterator<Item = &'static dyn Factory> + '_ {
+        self.factories.iter().copied()
+    }
+
+    /// The names, comma-separated, for error messages.
+    pub fn names(&self) -> String {
+        let names: Vec<_> = self.iter().map(|f| f.name()).collect();
+        if names.is_empty() {
+            "none are registered".to_string()
+        } else {
+            names.join(", ")
+        }
+    }
+}

@@ -1,0 +1,331 @@
+//! `pond run`: one factory command in one transaction, then its downstream nodes.
+//!
+//! A command that writes runs inside the pond's write transaction: it commits when the command
+//! succeeds and rolls back when it fails. Read-only commands run on a snapshot and never wait
+//! for the writer. After a successful run, every downstream node named in the config runs in its
+//! own transaction, depth first; a downstream failure never undoes what already committed, and
+//! is reported by name.
+
+use crate::{Access, BoxError, Factory, Invocation, PrepareError, Prepared, Registry, RunContext};
+use pond_store::{Node, NodeKind, Pond, PondPath, StoreError};
+use serde::Serialize;
+use std::io::Write;
+use std::time::Duration;
+
+/// Why a run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: factory {factory:?} is not in this build (known: {known})")]
+    UnknownFactory {
+        path: String,
+        factory: String,
+        known: String,
+    },
+    #[error("unknown factory {factory:?} (known: {known})")]
+    NoSuchFactory { factory: String, known: String },
+    #[error("{path}: {source}")]
+    Prepare {
+        path: String,
+        #[source]
+        source: PrepareError,
+    },
+    #[error("{path}: {source}")]
+    Failed {
+        path: String,
+        #[source]
+        source: BoxError,
+    },
+    #[error("{path}: downstream chain loops back to this node")]
+    Cycle { path: String },
+    #[error("writing the report: {0}")]
+    Output(#[source] std::io::Error),
+    #[error("{upstream} succeeded{}, but downstream failed: {}", committed(.txn), .failures.join("; "))]
+    Downstream {
+        upstream: String,
+        txn: Option<u64>,
+        failures: Vec<String>,
+    },
+}
+
+fn committed(txn: &Option<u64>) -> String {
+    txn.map(|t| format!(" (committed txn {t})")).unwrap_or_default()
+}
+
+impl RunError {
+    /// The clap error when the failure is a usage error or a `--help` request.
+    pub fn usage(&self) -> Option<&clap::Error> {
+        match self {
+            RunError::Prepare {
+                source: PrepareError::Usage(e),
+                ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// One downstream stage's result, as added to an upstream JSON report.
+#[derive(Debug, Serialize)]
+struct StageJson {
+    path: String,
+    ok: bool,
+    txn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<serde_json::Value>,
+}
+
+/// Runs factory nodes of one pond.
+pub struct Runner<'a> {
+    pub pond: &'a Pond,
+    pub registry: &'a Registry,
+    /// Recorded with every transaction the run makes.
+    pub argv: Vec<String>,
+    pub lock_timeout: Duration,
+    /// Environment lookup for `${env:...}` (the process environment in `pond`).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The program name shown in usage messages.
+    pub bin_name: String,
+}
+
+impl Runner<'_> {
+    /// Checks that `factory` exists and accepts `config_text` (expanded with the environment).
+    pub fn validate(
+        &self,
+        factory: &str,
+        config_text: &str,
+        source_name: &str,
+    ) -> Result<&'static dyn Factory, RunError> {
+        let found = self
+            .registry
+            .get(factory)
+            .ok_or_else(|| RunError::NoSuchFactory {
+                factory: factory.to_string(),
+                known: self.registry.names(),
+            })?;
+        let expanded = crate::config::expand_env(config_text, source_name, self.env)
+            .map_err(|e| RunError::Prepare {
+                path: source_name.to_string(),
+                source: e.into(),
+            })?;
+        found
+            .prepare(&expanded, source_name, None)
+            .map_err(|source| RunError::Prepare {
+                path: source_name.to_string(),
+                source,
+            })?;
+        Ok(found)
+    }
+
+    /// The factory of the node at `path`, for help output.
+    pub fn factory_of(&self, path: &PondPath) -> Result<&'static dyn Factory, RunError> {
+        let snapshot = self.pond.snapshot()?;
+        let (_, factory, _) = self.load(&snapshot, path)?;
+        Ok(factory)
+    }
+
+    fn load(
+        &self,
+        snapshot: &pond_store::Snapshot,
+        path: &PondPath,
+    ) -> Result<(Node, &'static dyn Factory, String), RunError> {
+        let node = snapshot.resolve(path)?;
+        if node.kind != NodeKind::Factory {
+            return Err(StoreError::NotAFactoryNode {
+                path: path.to_string(),
+            }
+            .into());
+        }
+        let stored = snapshot.factory_node(&node)?;
+        let factory =
+            self.registry
+                .get(&stored.factory)
+                .ok_or_else(|| RunError::UnknownFactory {
+                    path: path.to_string(),
+                    factory: stored.factory.clone(),
+                    known: self.registry.names(),
+                })?;
+        Ok((node, factory, stored.config))
+    }
+
+    fn prepare(
+        &self,
+        path: &PondPath,
+        invocation: Invocation<'_>,
+    ) -> Result<(Node, Box<dyn Prepared>), RunError> {
+        let snapshot = self.pond.snapshot()?;
+        let (node, factory, text) = self.load(&snapshot, path)?;
+        let source_name = format!("{path} (config)");
+        let prepare_error = |source: PrepareError| RunError::Prepare {
+            path: path.to_string(),
+            source,
+        };
+        let expanded = crate::config::expand_env(&text, &source_name, self.env)
+            .map_err(|e| prepare_error(e.into()))?;
+        let prepared = factory
+            .prepare(&expanded, &source_name, Some(invocation))
+            .map_err(prepare_error)?
+            .ok_or_else(|| {
+                prepare_error(PrepareError::NotChainable {
+                    factory: factory.name(),
+                })
+            })?;
+        Ok((node, prepared))
+    }
+
+    /// Runs `args` (a command and its arguments) on the factory node at `path`, then its
+    /// downstream nodes. Returns the upstream transaction number, if it changed anything.
+    pub fn run(
+        &self,
+        path: &PondPath,
+        args: &[String],
+        out: &mut dyn Write,
+    ) -> Result<Option<u64>, RunError> {
+        let invocation = Invocation::Args {
+            bin_name: &self.bin_name,
+            args,
+        };
+        let mut visited = vec![path.clone()];
+        self.run_chain(path, invocation, out, &mut visited)
+    }
+
+    fn run_chain(
+        &self,
+        path: &PondPath,
+        invocation: Invocation<'_>,
+        out: &mut dyn Write,
+        visited: &mut Vec<PondPath>,
+    ) -> Result<Option<u64>, RunError> {
+        let (node, prepared) = self.prepare(path, invocation)?;
+        let json = prepared.json();
+        let downstream = prepared.downstream();
+        if downstream.is_empty() {
+            return self.run_stage(&node, prepared, out);
+        }
+        // With downstream stages and JSON, the upstream report gets a `downstream` array, so
+        // stdout stays one JSON document.
+        let mut upstream_out = Vec::new();
+        let txn = self.run_stage(
+            &node,
+            prepared,
+            if json { &mut upstream_out } else { &mut *out },
+        )?;
+        let mut failures = Vec::new();
+        let mut stages = Vec::new();
+        for target in downstream {
+            let result = PondPath::parse(&target)
+                .map_err(RunError::from)
+                .and_then(|target_path| {
+                    if visited.contains(&target_path) {
+                        return Err(RunError::Cycle {
+                            path: target_path.to_string(),
+                        });
+                    }
+                    visited.push(target_path.clone());
+                    let mut stage_out = Vec::new();
+                    if !json {
+                        writeln!(out, "downstream {target_path}:").map_err(RunError::Output)?;
+                    }
+                    let result = self.run_chain(
+                        &target_path,
+                        Invocation::Downstream { json },
+                        if json { &mut stage_out } else { &mut *out },
+                        visited,
+                    );
+                    visited.pop();
+                    result.map(|txn| (txn, stage_out))
+                });
+            match result {
+                Ok((txn, stage_out)) => stages.push(StageJson {
+                    path: target.clone(),
+                    ok: true,
+                    txn,
+                    error: None,
+                    report: serde_json::from_slice(&stage_out).ok(),
+                }),
+                Err(e) => {
+                    tracing::error!(upstream = %path, downstream = %target, "downstream failed: {e}");
+                    failures.push(format!("{target}: {e}"));
+                    stages.push(StageJson {
+                        path: target.clone(),
+                        ok: false,
+                        txn: None,
+                        error: Some(e.to_string()),
+                        report: None,
+                    });
+                }
+            }
+        }
+        if json {
+            let mut report: serde_json::Value =
+                serde_json::from_slice(&upstream_out).unwrap_or(serde_json::Value::Null);
+            if let Some(object) = report.as_object_mut() {
+                object.insert(
+                    "downstream".to_string(),
+                    serde_json::to_value(&stages).unwrap_or_default(),
+                );
+                serde_json::to_writer(&mut *out, &report).map_err(|e| RunError::Output(e.into()))?;
+                writeln!(out).map_err(RunError::Output)?;
+            } else {
+                out.write_all(&upstream_out).map_err(RunError::Output)?;
+            }
+        }
+        if failures.is_empty() {
+            Ok(txn)
+        } else {
+            Err(RunError::Downstream {
+                upstream: path.to_string(),
+                txn,
+                failures,
+            })
+        }
+    }
+
+    fn run_stage(
+        &self,
+        node: &Node,
+        prepared: Box<dyn Prepared>,
+        out: &mut dyn Write,
+    ) -> Result<Option<u64>, RunError> {
+        let failed = |source: BoxError| RunError::Failed {
+            path: node.path.to_string(),
+            source,
+        };
+        if !prepared.writes() {
+            let snapshot = self.pond.snapshot()?;
+            let mut ctx = RunContext {
+                node,
+                access: Access::Read(&snapshot),
+                out,
+            };
+            prepared.run(&mut ctx).map_err(failed)?;
+            return Ok(None);
+        }
+        let mut txn = self.pond.begin(self.argv.clone(), self.lock_timeout)?;
+        let outcome = {
+            let mut ctx = RunContext {
+                node,
+                access: Access::Write(&mut txn),
+                out,
+            };
+            prepared.run(&mut ctx)
+        };
+        match outcome {
+            Ok(outcome) => {
+                let summary = if outcome.summary.is_empty() {
+                    format!("run {}", node.path)
+                } else {
+                    outcome.summary
+                };
+                Ok(txn.commit(&summary)?)
+            }
+            Err(e) => {
+                txn.rollback()?;
+                Err(failed(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Command-line definitions (clap derive). Every reporting command takes `--json`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// pond: a local, versioned, verifiable store for log data, and the factories that fill it from
+/// host logs and drain it into databases.
+#[derive(Debug, Parser)]
+#[command(name = "pond", version, about, long_about = None)]
+pub struct Cli {
+    /// The pond directory.
+    #[arg(long, global = true, env = "POND", value_name = "DIR")]
+    pub pond: Option<PathBuf>,
+
+    /// Seconds a writer waits for another writer to finish before giving up.
+    #[arg(
+        long,
+        global = true,
+        env = "POND_LOCK_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 30
+    )]
+    pub lock_timeout: u64,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// `--json`: one JSON document on stdout instead of text.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct JsonFlag {
+    /// Print one JSON document instead of text (fields are documented in docs/cli.md).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a new pond in the --pond directory (created if missing).
+    Init {
+        /// How stored bytes are compressed: `zstd`, `zstd:LEVEL` (1-22) or `none`.
+        #[arg(long, default_value = "zstd:1", value_name = "zstd[:LEVEL]|none")]
+        compression: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Create a directory in the pond.
+    Mkdir {
+        /// Create missing parents; an existing directory is not an error.
+        #[arg(short, long)]
+        parents: bool,
+        /// Pond path of the new directory.
+        path: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Store host files as new pond files in a pond directory (one transaction).
+    Copy {
+        /// Host files to store, then the pond directory to store them in.
+        #[arg(required = true, num_args = 2.., value_name = "HOSTFILE... PONDDIR")]
+        paths: Vec<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List pond entries: a directory's children, or every path matching a glob.
+    List {
+        /// A directory (lists its children) or a glob such as `/logs/**/*.json` (default: `/`).
+        glob: Option<String>,
+        /// Long format: kind, size, versions, node id, path.
+        #[arg(short, long)]
+        long: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Write a file's content (any version) to stdout.
+    Cat {
+        /// Pond path of the file.
+        path: String,
+        /// Version to read (default: the newest).
+        #[arg(long, value_name = "N")]
+        version: Option<u64>,
+    },
+    /// Show a file's versions: version, txn, segment bytes, cumulative bytes, cumulative BLAKE3.
+    Show {
+        /// Pond path of the file.
+        path: String,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show transactions, newest first.
+    Log {
+        /// Show at most N transactions.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Re-read stored bytes and check every recorded hash and outboard.
+    Verify {
+        /// A file or directory to check (default: the whole pond).
+        path: Option<String>,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// List the factories this build knows.
+    ListFactories {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Install a factory node at a pond path with a YAML config.
+    Mknod {
+        /// Factory name (see `pond list-factories`).
+        factory: String,
+        /// Pond path of the new node.
+        path: String,
+        /// The YAML config; stored as written (`${env:VAR}` is expanded only when run).
+        #[arg(long, value_name = "FILE")]
+        config_path: PathBuf,
+        /// Replace the config of an existing node.
+        #[arg(long)]
+        overwrite: bool,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Run a command of a factory node (`pond run PATH --help` lists them).
+    #[command(disable_help_flag = true)]
+    Run {
+        /// Pond path of the factory node.
+        #[arg(allow_hyphen_values = true)]
+        path: Option<String>,
+        /// The factory command and its arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}

@@ -1,0 +1,114 @@
+//! Factory commands: `pond list-factories`, `pond mknod`, `pond run`.
+
+use super::{Env, pond_path};
+use crate::output;
+use anyhow::Context;
+use pond_factory::Registry;
+use pond_factory::runner::Runner;
+use serde::Serialize;
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+#[derive(Serialize)]
+struct FactoryInfo {
+    name: &'static str,
+    description: &'static str,
+}
+
+#[derive(Serialize)]
+struct FactoryList {
+    factories: Vec<FactoryInfo>,
+}
+
+pub fn list(registry: &Registry, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let factories: Vec<_> = registry
+        .iter()
+        .map(|f| FactoryInfo {
+            name: f.name(),
+            description: f.description(),
+        })
+        .collect();
+    if json {
+        output::json(out, &FactoryList { factories })?;
+    } else if factories.is_empty() {
+        writeln!(out, "no factories are built into this pond")?;
+    } else {
+        for f in &factories {
+            writeln!(out, "{:<12} {}", f.name, f.description)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runner<'a>(env: &'a Env<'_>, bin_name: String) -> Runner<'a> {
+    Runner {
+        pond: &env.pond,
+        registry: env.registry,
+        argv: env.argv.clone(),
+        lock_timeout: env.lock_timeout,
+        env: &|var| std::env::var(var).ok(),
+        bin_name,
+    }
+}
+
+#[derive(Serialize)]
+struct MknodReport {
+    path: String,
+    factory: String,
+    id: i64,
+    txn: Option<u64>,
+}
+
+pub fn mknod(
+    env: &Env<'_>,
+    factory: &str,
+    path: &str,
+    config_path: &Path,
+    overwrite: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let path = pond_path(path)?;
+    let text = std::fs::read_to_string(config_path)
+        .with_context(|| format!("reading config {}", config_path.display()))?;
+    let runner = runner(env, format!("pond run {path}"));
+    runner.validate(factory, &text, &config_path.display().to_string())?;
+    let mut txn = env.begin()?;
+    let node = txn.mknod(&path, factory, &text, overwrite)?;
+    let txn = txn.commit(&format!("mknod {factory} {path}"))?;
+    let report = MknodReport {
+        path: path.to_string(),
+        factory: factory.to_string(),
+        id: node.id,
+        txn,
+    };
+    if json {
+        output::json(out, &report)?;
+    } else {
+        writeln!(out, "{} node {} ({})", factory, report.path, output::txn_text(txn))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const HELP_FLAGS: &[&str] = &["-h", "--help", "help"];
+
+pub fn run(env: &Env<'_>, path: Option<&str>, args: &[String], out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let Some(path) = path.filter(|p| !HELP_FLAGS.contains(p)) else {
+        use clap::CommandFactory;
+        let mut cli = crate::cli::Cli::command();
+        if let Some(run) = cli.find_subcommand_mut("run") {
+            write!(out, "{}", run.render_long_help())?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let path = pond_path(path)?;
+    let runner = runner(env, format!("pond run {path}"));
+    if args.first().is_none_or(|a| HELP_FLAGS.contains(&a.as_str())) {
+        let factory = runner.factory_of(&path)?;
+        write!(out, "{}", factory.commands(&runner.bin_name).render_long_help())?;
+        return Ok(if args.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS });
+    }
+    runner.run(&path, args, out)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,136 @@
+//! Test harness: a temp pond and a temp host directory, and the real `pond` binary.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `pond` binary built for these tests.
+pub fn pond_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_pond")
+}
+
+/// A temp dir holding a pond (`pond/`) and host files (`host/`).
+pub struct TestPond {
+    pub tmp: tempfile::TempDir,
+    pub pond: PathBuf,
+    pub host: PathBuf,
+}
+
+impl TestPond {
+    /// A new pond with the default compression.
+    pub fn new() -> Self {
+        Self::with_args(&[])
+    }
+
+    /// A new pond with `--compression VALUE`.
+    pub fn with_compression(value: &str) -> Self {
+        Self::with_args(&["--compression", value])
+    }
+
+    fn with_args(extra: &[&str]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let pond = tmp.path().join("pond");
+        let host = tmp.path().join("host");
+        std::fs::create_dir_all(&host).unwrap();
+        let this = Self { tmp, pond, host };
+        let mut args = vec!["init"];
+        args.extend_from_slice(extra);
+        this.ok(&args);
+        this
+    }
+
+    /// `pond --pond DIR ARGS...`, not yet run.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(pond_bin());
+        cmd.arg("--pond").arg(&self.pond).args(args);
+        cmd.env_remove("POND").env("POND_LOG", "warn");
+        cmd
+    }
+
+    /// Runs and returns the output, whatever the exit status.
+    pub fn output(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs, asserts success, returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.output(args);
+        assert!(
+            out.status.success(),
+            "pond {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs, asserts failure, returns (exit code, stderr).
+    pub fn fails(&self, args: &[&str]) -> (i32, String) {
+        let out = self.output(args);
+        assert!(
+            !out.status.success(),
+            "pond {args:?} should fail but printed: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
+    }
+
+    /// Runs with `--json`, asserts success, parses stdout.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        serde_json::from_str(&self.ok(&with_json)).unwrap()
+    }
+
+    /// Raw stdout bytes of `pond cat PATH`.
+    pub fn cat(&self, path: &str) -> Vec<u8> {
+        let out = self.output(&["cat", path]);
+        assert!(out.status.success(), "cat {path}: {}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+    }
+
+    /// Writes a host file and returns its path.
+    pub fn host_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.host.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+}
+
+/// Deterministic pseudo-random JSON-ish lines, `len` bytes.
+pub fn log_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(len + 128);
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut line = 0u64;
+    while out.len() < len {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        out.extend_from_slice(
+            format!(
+                "{{\"seq\":{line},\"coin\":\"C{}\",\"px\":\"{}.{}\",\"sz\":\"{}\"}}\n",
+                state >> 60,
+                (state >> 32) % 100_000,
+                (state >> 8) % 10_000,
+                state % 997
+            )
+            .as_bytes(),
+        );
+        line += 1;
+    }
+    out.truncate(len);
+    out
+}
+
+/// What the `b3sum` tool prints for `path` (the hex only). Tests that call this need `b3sum` on
+/// PATH; `make test` installs it.
+pub fn b3sum(path: &Path) -> String {
+    let out = Command::new("b3sum")
+        .arg("--no-names")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("b3sum is needed for this test (make test installs it): {e}"));
+    assert!(out.status.success(), "b3sum {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
