@@ -44,13 +44,14 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Create a directory in the pond.
+    /// Create directories in the pond (one transaction).
     Mkdir {
         /// Create missing parents; an existing directory is not an error.
         #[arg(short, long)]
         parents: bool,
-        /// Pond path of the new directory.
-        path: String,
+        /// Pond paths of the new directories.
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<String>,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -1,4 +1,4 @@
-//! `pond mkdir [-p] PATH`.
+//! `pond mkdir [-p] PATH...`: create directories in one transaction.
 
 use super::{Env, pond_path};
 use crate::output;
@@ -7,26 +7,38 @@ use std::io::Write;
 use std::process::ExitCode;
 
 #[derive(Serialize)]
-struct Report {
+struct Created {
     path: String,
     id: i64,
-    txn: Option<u64>,
 }
 
-pub fn run(env: &Env<'_>, path: &str, parents: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let path = pond_path(path)?;
+#[derive(Serialize)]
+struct Report {
+    txn: Option<u64>,
+    dirs: Vec<Created>,
+}
+
+pub fn run(env: &Env<'_>, paths: &[String], parents: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let paths = paths.iter().map(|p| pond_path(p)).collect::<anyhow::Result<Vec<_>>>()?;
     let mut txn = env.begin()?;
-    let node = txn.mkdir(&path, parents)?;
-    let txn = txn.commit(&format!("mkdir {path}"))?;
-    let report = Report {
-        path: path.to_string(),
-        id: node.id,
-        txn,
-    };
+    let mut dirs = Vec::new();
+    for path in &paths {
+        let node = txn.mkdir(path, parents)?;
+        dirs.push(Created {
+            path: path.to_string(),
+            id: node.id,
+        });
+    }
+    let names: Vec<String> = paths.iter().map(ToString::to_string).collect();
+    let txn = txn.commit(&format!("mkdir {}", names.join(" ")))?;
+    let report = Report { txn, dirs };
     if json {
         output::json(out, &report)?;
     } else {
-        writeln!(out, "{} ({})", report.path, output::txn_text(txn))?;
+        for dir in &report.dirs {
+            writeln!(out, "{}", dir.path)?;
+        }
+        writeln!(out, "{}", output::txn_text(txn))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -58,7 +58,7 @@ pub fn dispatch(
                 registry,
             };
             match command {
-                Command::Mkdir { parents, path, json } => mkdir::run(&env, &path, parents, json.json, out),
+                Command::Mkdir { parents, paths, json } => mkdir::run(&env, &paths, parents, json.json, out),
                 Command::Copy { paths, json } => copy::run(&env, &paths, json.json, out),
                 Command::List { glob, long, json } => list::run(&env, glob.as_deref(), long, json.json, out),
                 Command::Cat { path, version } => cat::run(&env, &path, version, out),

@@ -1,0 +1,31 @@
+# pond: the two set-up commands for a fresh machine are `make demo` and `make test`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+
+TOOLS := $(CURDIR)/.tools
+B3SUM_VERSION := 1.8.7
+export PATH := $(TOOLS)/bin:$(PATH)
+
+.PHONY: test demo tools build fmt-check clippy unit clean-tools
+
+## test: format check, clippy with warnings as errors, and every test (installs what it needs)
+test: tools
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cargo test --workspace --locked
+
+## demo: a pond from testdata/: copy, list, show, log, verify
+demo: build
+	bash testdata/demo.sh target/debug/pond
+
+build:
+	cargo build --locked -p pond
+
+## tools: b3sum (tests compare pond's hashes with it), installed under .tools/
+tools: $(TOOLS)/bin/b3sum
+
+$(TOOLS)/bin/b3sum:
+	cargo install b3sum --version $(B3SUM_VERSION) --locked --root $(TOOLS)
+
+clean-tools:
+	rm -rf $(TOOLS)
