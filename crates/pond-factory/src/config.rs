@@ -10,7 +10,9 @@ use serde::de::DeserializeOwned;
 /// A config problem, always naming where it is.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{source_name}: line {line}: environment variable {var} is not set (write ${{env:{var}:-default}} for a default)")]
+    #[error(
+        "{source_name}: line {line}: environment variable {var} is not set (write ${{env:{var}:-default}} for a default)"
+    )]
     UnsetVar {
         source_name: String,
         line: usize,
@@ -63,17 +65,15 @@ pub fn expand_env(
                 .ok_or_else(|| bad("`${` without a closing `}`".to_string()))?;
             let inner = &body[..end];
             let spec = inner.strip_prefix("env:").ok_or_else(|| {
-                bad(format!("unknown substitution `${{{inner}}}`: only ${{env:VAR}} is supported"))
+                bad(format!(
+                    "unknown substitution `${{{inner}}}`: only ${{env:VAR}} is supported"
+                ))
             })?;
             let (var, default) = match spec.split_once(":-") {
                 Some((var, default)) => (var, Some(default)),
                 None => (spec, None),
             };
-            if var.is_empty()
-                || !var
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if var.is_empty() || !var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(bad(format!("`{var}` is not an environment variable name")));
             }
             match (lookup(var), default) {

@@ -89,7 +89,10 @@ pub trait Factory: Send + Sync {
 #[derive(Clone, Copy, Debug)]
 pub enum Invocation<'a> {
     /// `pond run PATH ARGS...`
-    Args { bin_name: &'a str, args: &'a [String] },
+    Args {
+        bin_name: &'a str,
+        args: &'a [String],
+    },
     /// Run because an upstream node committed; `json` when the upstream reports JSON.
     Downstream { json: bool },
 }
@@ -210,13 +213,14 @@ impl<F: TypedFactory> Factory for F {
             None => return Ok(None),
             Some(Invocation::Args { bin_name, args }) => {
                 use clap::FromArgMatches;
-                let matches = self
-                    .commands(bin_name)
-                    .try_get_matches_from(std::iter::once(bin_name.to_string()).chain(args.iter().cloned()))?;
+                let matches = self.commands(bin_name).try_get_matches_from(
+                    std::iter::once(bin_name.to_string()).chain(args.iter().cloned()),
+                )?;
                 F::Command::from_arg_matches(&matches)?
             }
-            Some(Invocation::Downstream { json }) => F::as_downstream(json)
-                .ok_or(PrepareError::NotChainable { factory: F::NAME })?,
+            Some(Invocation::Downstream { json }) => {
+                F::as_downstream(json).ok_or(PrepareError::NotChainable { factory: F::NAME })?
+            }
         };
         Ok(Some(Box::new(TypedPrepared::<F> { config, command })))
     }

@@ -50,7 +50,8 @@ pub enum RunError {
 }
 
 fn committed(txn: &Option<u64>) -> String {
-    txn.map(|t| format!(" (committed txn {t})")).unwrap_or_default()
+    txn.map(|t| format!(" (committed txn {t})"))
+        .unwrap_or_default()
 }
 
 impl RunError {
@@ -106,10 +107,12 @@ impl Runner<'_> {
                 factory: factory.to_string(),
                 known: self.registry.names(),
             })?;
-        let expanded = crate::config::expand_env(config_text, source_name, self.env)
-            .map_err(|e| RunError::Prepare {
-                path: source_name.to_string(),
-                source: e.into(),
+        let expanded =
+            crate::config::expand_env(config_text, source_name, self.env).map_err(|e| {
+                RunError::Prepare {
+                    path: source_name.to_string(),
+                    source: e.into(),
+                }
             })?;
         found
             .prepare(&expanded, source_name, None)
@@ -267,7 +270,8 @@ impl Runner<'_> {
                     "downstream".to_string(),
                     serde_json::to_value(&stages).unwrap_or_default(),
                 );
-                serde_json::to_writer(&mut *out, &report).map_err(|e| RunError::Output(e.into()))?;
+                serde_json::to_writer(&mut *out, &report)
+                    .map_err(|e| RunError::Output(e.into()))?;
                 writeln!(out).map_err(RunError::Output)?;
             } else {
                 out.write_all(&upstream_out).map_err(RunError::Output)?;

@@ -23,7 +23,9 @@
 //! a right subtree of the rest. Merging a binary-counter stack from the right reproduces exactly
 //! that shape, which is why the frontier is enough to finish the root at any length.
 
-use blake3::hazmat::{ChainingValue, HasherExt, Mode, merge_subtrees_non_root, merge_subtrees_root};
+use blake3::hazmat::{
+    ChainingValue, HasherExt, Mode, merge_subtrees_non_root, merge_subtrees_root,
+};
 
 /// Bytes per outboard leaf: 16 chunks of 1 KiB (bao-tree `BlockSize::from_chunk_log(4)`).
 pub const BLOCK_LEN: u64 = 16 * 1024;
@@ -233,7 +235,10 @@ impl TreeHasher {
         nodes
     }
 
-    fn fold_right_edge(&self, mut emit: impl FnMut(&ChainingValue, &ChainingValue)) -> blake3::Hash {
+    fn fold_right_edge(
+        &self,
+        mut emit: impl FnMut(&ChainingValue, &ChainingValue),
+    ) -> blake3::Hash {
         let Some((bottom, upper)) = self.stack.split_first() else {
             return blake3::hash(&self.pending);
         };

@@ -34,8 +34,7 @@ fn check_appends(data: &[u8], appends: &[usize]) {
         assert_eq!(full, reference_outboard(prefix), "outboard at {offset}");
         // Persist and resume: the resumed state must behave identically.
         let resumed =
-            TreeHasher::resume(offset as u64, &hasher.frontier_cvs(), hasher.last_block())
-                .unwrap();
+            TreeHasher::resume(offset as u64, &hasher.frontier_cvs(), hasher.last_block()).unwrap();
         assert_eq!(resumed.root(), hasher.root());
         hasher = resumed;
     }
@@ -56,14 +55,21 @@ fn roots_at_boundary_sizes_match_blake3() {
         assert_eq!(hasher.root(), blake3::hash(&data[..size]), "size {size}");
         let mut full = stable;
         full.extend_from_slice(&hasher.unstable_outboard());
-        assert_eq!(full, reference_outboard(&data[..size]), "outboard size {size}");
+        assert_eq!(
+            full,
+            reference_outboard(&data[..size]),
+            "outboard size {size}"
+        );
     }
 }
 
 #[test]
 fn appends_ending_on_chunk_and_block_boundaries() {
     let data = content(300 * 1024, 3);
-    check_appends(&data, &[1024, 1024, 14 * 1024, 16 * 1024, 1, 16383, 32 * 1024, 1024]);
+    check_appends(
+        &data,
+        &[1024, 1024, 14 * 1024, 16 * 1024, 1, 16383, 32 * 1024, 1024],
+    );
     check_appends(&data, &[16 * 1024; 12]);
 }
 

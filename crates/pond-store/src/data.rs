@@ -89,7 +89,9 @@ pub struct Frame {
 
 /// Path of a node's data file.
 pub fn data_path(pond_dir: &Path, node: i64, generation: i64) -> PathBuf {
-    pond_dir.join("data").join(format!("{node}.{generation}.dat"))
+    pond_dir
+        .join("data")
+        .join(format!("{node}.{generation}.dat"))
 }
 
 /// Path of a node's outboard file (stable prefix).
@@ -135,9 +137,9 @@ pub(crate) fn write_segment(
         let writer = scope.spawn(move || -> Result<(Vec<Frame>, Option<blake3::Hash>, u64)> {
             let mut segment_hasher = hash_segment_separately.then(blake3::Hasher::new);
             let mut compressor = match target.compression {
-                Compression::Zstd(level) => Some(
-                    zstd::bulk::Compressor::new(level).at(target.data_path)?,
-                ),
+                Compression::Zstd(level) => {
+                    Some(zstd::bulk::Compressor::new(level).at(target.data_path)?)
+                }
                 Compression::None => None,
             };
             let mut encoded = Vec::new();
@@ -248,7 +250,9 @@ pub(crate) fn write_segment(
 fn fill(source: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
     let mut total = 0;
     while total < want {
-        let n = (&mut *source).take((want - total) as u64).read_to_end(buf)?;
+        let n = (&mut *source)
+            .take((want - total) as u64)
+            .read_to_end(buf)?;
         if n == 0 {
             break;
         }

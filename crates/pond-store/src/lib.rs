@@ -34,9 +34,7 @@ pub use lock::LOCK_FILE;
 pub use path::PondPath;
 pub use pond::Pond;
 pub use txn::Transaction;
-pub use view::{
-    FactoryNode, Node, NodeKind, OutboardReader, Snapshot, TxnRecord, Version, View,
-};
+pub use view::{FactoryNode, Node, NodeKind, OutboardReader, Snapshot, TxnRecord, Version, View};
 
 /// The current time as RFC 3339 UTC with millisecond precision.
 pub(crate) fn now_rfc3339() -> String {

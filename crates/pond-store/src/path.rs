@@ -109,7 +109,13 @@ mod tests {
     fn parses_and_displays_normalised_paths() {
         assert_eq!(PondPath::parse("/").unwrap().to_string(), "/");
         assert_eq!(PondPath::parse("a/b").unwrap().to_string(), "/a/b");
-        assert_eq!(PondPath::parse("/logs/hl/20250310/11").unwrap().components().len(), 4);
+        assert_eq!(
+            PondPath::parse("/logs/hl/20250310/11")
+                .unwrap()
+                .components()
+                .len(),
+            4
+        );
         let path = PondPath::parse("/a/b/c").unwrap();
         assert_eq!(path.parent().unwrap().to_string(), "/a/b");
         assert_eq!(path.name(), Some("c"));

@@ -86,7 +86,12 @@ impl Transaction {
         let text = match std::fs::read_to_string(&journal) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => return Err(StoreError::Io { path: journal, source }),
+            Err(source) => {
+                return Err(StoreError::Io {
+                    path: journal,
+                    source,
+                });
+            }
         };
         for id in text.lines().filter_map(|l| l.trim().parse::<i64>().ok()) {
             let outboard_path = data::outboard_path(&self.view.dir, id);
@@ -510,5 +515,15 @@ fn remove_if_exists(path: &std::path::Path) -> Result<()> {
             path: path.to_path_buf(),
             source,
         }),
+    }
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("pond", &self.view.dir)
+            .field("txn", &self.txn)
+            .field("changed", &self.changed)
+            .finish_non_exhaustive()
     }
 }

@@ -88,25 +88,32 @@ fn verify_file(view: &View, file: &Node, versions: &[Version]) -> Result<(), Pro
         };
     };
     let data_path = data::data_path(&view.dir, file.id, generation);
-    let data = File::open(&data_path)
-        .at(&data_path)
-        .map_err(io_problem)?;
+    let data = File::open(&data_path).at(&data_path).map_err(io_problem)?;
     let on_disk = data.metadata().map(|m| m.len()).unwrap_or(0);
     if on_disk < data_len {
         return Err(problem(
             None,
-            format!("data file {} has {on_disk} bytes, the catalog records {data_len}", data_path.display()),
+            format!(
+                "data file {} has {on_disk} bytes, the catalog records {data_len}",
+                data_path.display()
+            ),
         ));
     }
     let outboard_path = data::outboard_path(&view.dir, file.id);
     let stable_len = pond_hash::stable_outboard_len(latest.total_len);
     let outboard = if stable_len > 0 {
-        Some(File::open(&outboard_path).at(&outboard_path).map_err(io_problem)?)
+        Some(
+            File::open(&outboard_path)
+                .at(&outboard_path)
+                .map_err(io_problem)?,
+        )
     } else {
         None
     };
 
-    let frames = view.frames(file.id, 0, latest.total_len).map_err(io_problem)?;
+    let frames = view
+        .frames(file.id, 0, latest.total_len)
+        .map_err(io_problem)?;
     let mut hasher = TreeHasher::new();
     let mut stable = Vec::new();
     let mut outboard_checked = 0u64;
@@ -117,11 +124,19 @@ fn verify_file(view: &View, file: &Node, versions: &[Version]) -> Result<(), Pro
     // Versions whose content is empty end before any frame.
     check_boundaries(&mut next_version, &hasher, &mut segment, problem)?;
     for frame in &frames {
-        let version_of = |offset: u64| versions.iter().find(|v| v.total_len > offset).map(|v| v.version);
+        let version_of = |offset: u64| {
+            versions
+                .iter()
+                .find(|v| v.total_len > offset)
+                .map(|v| v.version)
+        };
         if frame.raw_offset != expected_offset {
             return Err(problem(
                 version_of(expected_offset),
-                format!("frames jump from raw offset {expected_offset} to {}", frame.raw_offset),
+                format!(
+                    "frames jump from raw offset {expected_offset} to {}",
+                    frame.raw_offset
+                ),
             ));
         }
         read_checked(view, file, &data, &data_path, frame, &mut stored, &mut raw)
@@ -131,7 +146,10 @@ fn verify_file(view: &View, file: &Node, versions: &[Version]) -> Result<(), Pro
         hasher.update(&raw, &mut stable);
         if let Some(outboard) = &outboard {
             compare_outboard(outboard, outboard_checked, &stable).map_err(|detail| {
-                problem(version_of(frame.raw_offset), format!("outboard {}: {detail}", outboard_path.display()))
+                problem(
+                    version_of(frame.raw_offset),
+                    format!("outboard {}: {detail}", outboard_path.display()),
+                )
             })?;
         }
         outboard_checked += stable.len() as u64;
@@ -141,11 +159,18 @@ fn verify_file(view: &View, file: &Node, versions: &[Version]) -> Result<(), Pro
     if hasher.len() != latest.total_len {
         return Err(problem(
             Some(latest.version),
-            format!("frames hold {} bytes, the catalog records {}", hasher.len(), latest.total_len),
+            format!(
+                "frames hold {} bytes, the catalog records {}",
+                hasher.len(),
+                latest.total_len
+            ),
         ));
     }
     if let Some(v) = next_version.next() {
-        return Err(problem(Some(v.version), "version ends inside a frame".to_string()));
+        return Err(problem(
+            Some(v.version),
+            "version ends inside a frame".to_string(),
+        ));
     }
     Ok(())
 }
@@ -163,13 +188,22 @@ fn check_boundaries<'a>(
             return Err(problem(at, "version ends inside a frame".to_string()));
         }
         if hasher.root() != v.root {
-            return Err(problem(at, format!("content hash {} != recorded {}", hasher.root(), v.root)));
+            return Err(problem(
+                at,
+                format!("content hash {} != recorded {}", hasher.root(), v.root),
+            ));
         }
         if segment.finalize() != v.segment_hash {
-            return Err(problem(at, "segment hash differs from the recorded one".to_string()));
+            return Err(problem(
+                at,
+                "segment hash differs from the recorded one".to_string(),
+            ));
         }
         if hasher.frontier_cvs() != v.frontier {
-            return Err(problem(at, "hash frontier differs from the recorded one".to_string()));
+            return Err(problem(
+                at,
+                "hash frontier differs from the recorded one".to_string(),
+            ));
         }
         segment.reset();
     }

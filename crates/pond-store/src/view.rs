@@ -191,7 +191,11 @@ impl View {
             .map_err(|e| self.db(e))?;
         let rows = stmt
             .query_map([dir.id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
             })
             .map_err(|e| self.db(e))?;
         let mut out = Vec::new();

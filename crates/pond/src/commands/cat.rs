@@ -5,7 +5,12 @@ use anyhow::Context;
 use std::io::Write;
 use std::process::ExitCode;
 
-pub fn run(env: &Env<'_>, path: &str, version: Option<u64>, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    env: &Env<'_>,
+    path: &str,
+    version: Option<u64>,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let path = pond_path(path)?;
     let snapshot = env.pond.snapshot()?;
     let node = snapshot.resolve_file(&path)?;

@@ -23,8 +23,15 @@ struct Report {
     files: Vec<Copied>,
 }
 
-pub fn run(env: &Env<'_>, paths: &[String], json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let (dir, hosts) = paths.split_last().context("give host files and a pond directory")?;
+pub fn run(
+    env: &Env<'_>,
+    paths: &[String],
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let (dir, hosts) = paths
+        .split_last()
+        .context("give host files and a pond directory")?;
     let dir = pond_path(dir)?;
     let mut txn = env.begin()?;
     let dir_node = txn.resolve(&dir)?;
@@ -37,8 +44,13 @@ pub fn run(env: &Env<'_>, paths: &[String], json: bool, out: &mut dyn Write) -> 
             .file_name()
             .and_then(|n| n.to_str())
             .with_context(|| format!("{host}: no usable file name"))?;
-        let mut source = std::fs::File::open(host).with_context(|| format!("{host}: cannot open"))?;
-        if source.metadata().with_context(|| format!("{host}: cannot stat"))?.is_dir() {
+        let mut source =
+            std::fs::File::open(host).with_context(|| format!("{host}: cannot open"))?;
+        if source
+            .metadata()
+            .with_context(|| format!("{host}: cannot stat"))?
+            .is_dir()
+        {
             anyhow::bail!("{host}: is a directory");
         }
         let path = dir.join(name)?;
@@ -66,7 +78,12 @@ pub fn run(env: &Env<'_>, paths: &[String], json: bool, out: &mut dyn Write) -> 
         for file in &report.files {
             writeln!(out, "{}  {}  {} bytes", file.blake3, file.path, file.bytes)?;
         }
-        writeln!(out, "{} file(s) stored ({})", report.files.len(), output::txn_text(txn))?;
+        writeln!(
+            out,
+            "{} file(s) stored ({})",
+            report.files.len(),
+            output::txn_text(txn)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

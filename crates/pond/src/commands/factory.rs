@@ -86,14 +86,25 @@ pub fn mknod(
     if json {
         output::json(out, &report)?;
     } else {
-        writeln!(out, "{} node {} ({})", factory, report.path, output::txn_text(txn))?;
+        writeln!(
+            out,
+            "{} node {} ({})",
+            factory,
+            report.path,
+            output::txn_text(txn)
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 const HELP_FLAGS: &[&str] = &["-h", "--help", "help"];
 
-pub fn run(env: &Env<'_>, path: Option<&str>, args: &[String], out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    env: &Env<'_>,
+    path: Option<&str>,
+    args: &[String],
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let Some(path) = path.filter(|p| !HELP_FLAGS.contains(p)) else {
         use clap::CommandFactory;
         let mut cli = crate::cli::Cli::command();
@@ -104,10 +115,21 @@ pub fn run(env: &Env<'_>, path: Option<&str>, args: &[String], out: &mut dyn Wri
     };
     let path = pond_path(path)?;
     let runner = runner(env, format!("pond run {path}"));
-    if args.first().is_none_or(|a| HELP_FLAGS.contains(&a.as_str())) {
+    if args
+        .first()
+        .is_none_or(|a| HELP_FLAGS.contains(&a.as_str()))
+    {
         let factory = runner.factory_of(&path)?;
-        write!(out, "{}", factory.commands(&runner.bin_name).render_long_help())?;
-        return Ok(if args.is_empty() { ExitCode::from(2) } else { ExitCode::SUCCESS });
+        write!(
+            out,
+            "{}",
+            factory.commands(&runner.bin_name).render_long_help()
+        )?;
+        return Ok(if args.is_empty() {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        });
     }
     runner.run(&path, args, out)?;
     Ok(ExitCode::SUCCESS)

@@ -13,7 +13,12 @@ struct Report<'a> {
     compression: String,
 }
 
-pub fn run(dir: &Path, compression: &str, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    dir: &Path,
+    compression: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let compression = Compression::parse(compression)?;
     let pond = Pond::init(dir, compression)?;
     let report = Report {
@@ -23,7 +28,12 @@ pub fn run(dir: &Path, compression: &str, json: bool, out: &mut dyn Write) -> an
     if json {
         output::json(out, &report)?;
     } else {
-        writeln!(out, "created pond {} (compression {})", dir.display(), report.compression)?;
+        writeln!(
+            out,
+            "created pond {} (compression {})",
+            dir.display(),
+            report.compression
+        )?;
     }
     Ok(ExitCode::SUCCESS)
 }

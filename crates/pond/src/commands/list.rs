@@ -56,9 +56,17 @@ pub fn run(
                 NodeKind::File => "file",
                 NodeKind::Factory => "factory",
             };
-            let size = entry.size.map_or_else(|| "-".to_string(), |s| s.to_string());
-            let versions = entry.versions.map_or_else(|| "-".to_string(), |v| format!("v{v}"));
-            writeln!(out, "{kind:<7} {size:>14} {versions:>6} {:>7}  {}", entry.id, entry.path)?;
+            let size = entry
+                .size
+                .map_or_else(|| "-".to_string(), |s| s.to_string());
+            let versions = entry
+                .versions
+                .map_or_else(|| "-".to_string(), |v| format!("v{v}"));
+            writeln!(
+                out,
+                "{kind:<7} {size:>14} {versions:>6} {:>7}  {}",
+                entry.id, entry.path
+            )?;
         } else {
             writeln!(out, "{}", entry.path)?;
         }

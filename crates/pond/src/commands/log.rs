@@ -11,7 +11,12 @@ struct Report {
     transactions: Vec<pond_store::TxnRecord>,
 }
 
-pub fn run(env: &Env<'_>, limit: Option<u64>, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    env: &Env<'_>,
+    limit: Option<u64>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let snapshot = env.pond.snapshot()?;
     let transactions = snapshot.transactions(limit)?;
     if json {

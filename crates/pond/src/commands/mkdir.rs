@@ -18,8 +18,17 @@ struct Report {
     dirs: Vec<Created>,
 }
 
-pub fn run(env: &Env<'_>, paths: &[String], parents: bool, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let paths = paths.iter().map(|p| pond_path(p)).collect::<anyhow::Result<Vec<_>>>()?;
+pub fn run(
+    env: &Env<'_>,
+    paths: &[String],
+    parents: bool,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
+    let paths = paths
+        .iter()
+        .map(|p| pond_path(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut txn = env.begin()?;
     let mut dirs = Vec::new();
     for path in &paths {

@@ -44,12 +44,17 @@ pub fn dispatch(
     let lock_timeout = Duration::from_secs(cli.lock_timeout);
     let pond_dir = cli.pond.as_deref();
     match cli.command {
-        Command::Init { compression, json } => init::run(require_dir(pond_dir)?, &compression, json.json, out),
+        Command::Init { compression, json } => {
+            init::run(require_dir(pond_dir)?, &compression, json.json, out)
+        }
         Command::ListFactories { json } => factory::list(registry, json.json, out),
         command => {
             let dir = require_dir(pond_dir)?;
             let pond = Pond::open(dir).with_context(|| {
-                format!("opening the pond at {} (from --pond or POND)", dir.display())
+                format!(
+                    "opening the pond at {} (from --pond or POND)",
+                    dir.display()
+                )
             })?;
             let env = Env {
                 pond,
@@ -58,20 +63,36 @@ pub fn dispatch(
                 registry,
             };
             match command {
-                Command::Mkdir { parents, paths, json } => mkdir::run(&env, &paths, parents, json.json, out),
+                Command::Mkdir {
+                    parents,
+                    paths,
+                    json,
+                } => mkdir::run(&env, &paths, parents, json.json, out),
                 Command::Copy { paths, json } => copy::run(&env, &paths, json.json, out),
-                Command::List { glob, long, json } => list::run(&env, glob.as_deref(), long, json.json, out),
+                Command::List { glob, long, json } => {
+                    list::run(&env, glob.as_deref(), long, json.json, out)
+                }
                 Command::Cat { path, version } => cat::run(&env, &path, version, out),
                 Command::Show { path, json } => show::run(&env, &path, json.json, out),
                 Command::Log { limit, json } => log::run(&env, limit, json.json, out),
-                Command::Verify { path, json } => verify::run(&env, path.as_deref(), json.json, out),
+                Command::Verify { path, json } => {
+                    verify::run(&env, path.as_deref(), json.json, out)
+                }
                 Command::Mknod {
                     factory,
                     path,
                     config_path,
                     overwrite,
                     json,
-                } => factory::mknod(&env, &factory, &path, &config_path, overwrite, json.json, out),
+                } => factory::mknod(
+                    &env,
+                    &factory,
+                    &path,
+                    &config_path,
+                    overwrite,
+                    json.json,
+                    out,
+                ),
                 Command::Run { path, args } => factory::run(&env, path.as_deref(), &args, out),
                 Command::Init { .. } | Command::ListFactories { .. } => Ok(ExitCode::SUCCESS),
             }

@@ -49,7 +49,11 @@ pub fn run(env: &Env<'_>, path: &str, json: bool, out: &mut dyn Write) -> anyhow
         return Ok(ExitCode::SUCCESS);
     }
     writeln!(out, "{} (node {})", report.path, report.id)?;
-    writeln!(out, "{:>7} {:>6} {:>14} {:>14}  blake3", "version", "txn", "segment", "total")?;
+    writeln!(
+        out,
+        "{:>7} {:>6} {:>14} {:>14}  blake3",
+        "version", "txn", "segment", "total"
+    )?;
     for row in &report.versions {
         writeln!(
             out,

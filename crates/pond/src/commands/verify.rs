@@ -14,7 +14,12 @@ struct Report {
     report: pond_store::verify::Report,
 }
 
-pub fn run(env: &Env<'_>, path: Option<&str>, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
+pub fn run(
+    env: &Env<'_>,
+    path: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<ExitCode> {
     let start = pond_path(path.unwrap_or("/"))?;
     let snapshot = env.pond.snapshot()?;
     let report = pond_store::verify::verify(&snapshot, &start)?;
@@ -24,7 +29,11 @@ pub fn run(env: &Env<'_>, path: Option<&str>, json: bool, out: &mut dyn Write) -
     } else {
         for problem in &report.problems {
             match problem.version {
-                Some(v) => writeln!(out, "CORRUPT {} version {v}: {}", problem.path, problem.detail)?,
+                Some(v) => writeln!(
+                    out,
+                    "CORRUPT {} version {v}: {}",
+                    problem.path, problem.detail
+                )?,
                 None => writeln!(out, "CORRUPT {}: {}", problem.path, problem.detail)?,
             }
         }
@@ -38,5 +47,9 @@ pub fn run(env: &Env<'_>, path: Option<&str>, json: bool, out: &mut dyn Write) -
             report.problems.len()
         )?;
     }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
