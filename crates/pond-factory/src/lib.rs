@@ -65,6 +65,11 @@ pub struct RunContext<'a> {
 pub struct RunOutcome {
     /// A short summary recorded with the transaction (`pond log`).
     pub summary: String,
+    /// Roll the transaction back instead of committing (a dry run).
+    pub discard: bool,
+    /// Problems that did not stop the run (an unreadable file, say): what could be done is
+    /// committed, then the command exits non-zero naming each of these.
+    pub errors: Vec<String>,
 }
 
 /// A factory as the registry and the runner see it. Implement [`TypedFactory`] instead.

@@ -39,6 +39,12 @@ pub enum RunError {
     },
     #[error("{path}: downstream chain loops back to this node")]
     Cycle { path: String },
+    #[error("{path}: {}{}", .errors.join("; "), committed(.txn))]
+    Partial {
+        path: String,
+        txn: Option<u64>,
+        errors: Vec<String>,
+    },
     #[error("writing the report: {0}")]
     Output(#[source] std::io::Error),
     #[error("{upstream} succeeded{}, but downstream failed: {}", committed(.txn), .failures.join("; "))]
@@ -47,6 +53,19 @@ pub enum RunError {
         txn: Option<u64>,
         failures: Vec<String>,
     },
+}
+
+/// `Ok(txn)`, or the run's non-fatal errors as a failure after what could be done committed.
+fn partial(node: &Node, txn: Option<u64>, errors: Vec<String>) -> Result<Option<u64>, RunError> {
+    if errors.is_empty() {
+        Ok(txn)
+    } else {
+        Err(RunError::Partial {
+            path: node.path.to_string(),
+            txn,
+            errors,
+        })
+    }
 }
 
 fn committed(txn: &Option<u64>) -> String {
@@ -211,11 +230,20 @@ impl Runner<'_> {
         // With downstream stages and JSON, the upstream report gets a `downstream` array, so
         // stdout stays one JSON document.
         let mut upstream_out = Vec::new();
-        let txn = self.run_stage(
+        let upstream = self.run_stage(
             &node,
             prepared,
             if json { &mut upstream_out } else { &mut *out },
-        )?;
+        );
+        // Downstream stages run after any commit, including one with non-fatal errors.
+        let (txn, upstream_errors) = match upstream {
+            Ok(txn) => (txn, Vec::new()),
+            Err(RunError::Partial { txn, errors, .. }) => (txn, errors),
+            Err(e) => {
+                out.write_all(&upstream_out).map_err(RunError::Output)?;
+                return Err(e);
+            }
+        };
         let mut failures = Vec::new();
         let mut stages = Vec::new();
         for target in downstream {
@@ -277,15 +305,15 @@ impl Runner<'_> {
                 out.write_all(&upstream_out).map_err(RunError::Output)?;
             }
         }
-        if failures.is_empty() {
-            Ok(txn)
-        } else {
-            Err(RunError::Downstream {
+        if !failures.is_empty() {
+            failures.extend(upstream_errors.iter().map(|e| format!("{path}: {e}")));
+            return Err(RunError::Downstream {
                 upstream: path.to_string(),
                 txn,
                 failures,
-            })
+            });
         }
+        partial(&node, txn, upstream_errors)
     }
 
     fn run_stage(
@@ -305,8 +333,8 @@ impl Runner<'_> {
                 access: Access::Read(&snapshot),
                 out,
             };
-            prepared.run(&mut ctx).map_err(failed)?;
-            return Ok(None);
+            let outcome = prepared.run(&mut ctx).map_err(failed)?;
+            return partial(node, None, outcome.errors);
         }
         let mut txn = self.pond.begin(self.argv.clone(), self.lock_timeout)?;
         let outcome = {
@@ -318,13 +346,18 @@ impl Runner<'_> {
             prepared.run(&mut ctx)
         };
         match outcome {
+            Ok(outcome) if outcome.discard => {
+                txn.rollback()?;
+                partial(node, None, outcome.errors)
+            }
             Ok(outcome) => {
                 let summary = if outcome.summary.is_empty() {
                     format!("run {}", node.path)
                 } else {
                     outcome.summary
                 };
-                Ok(txn.commit(&summary)?)
+                let committed = txn.commit(&summary)?;
+                partial(node, committed, outcome.errors)
             }
             Err(e) => {
                 txn.rollback()?;

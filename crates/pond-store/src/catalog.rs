@@ -72,6 +72,7 @@ CREATE TABLE node_state (
     updated_txn INTEGER NOT NULL,
     PRIMARY KEY (node, key)
 );
+CREATE INDEX node_state_by_key ON node_state (key, node);
 INSERT INTO nodes (id, kind, created_txn) VALUES (1, 'dir', 0);
 "#;
 

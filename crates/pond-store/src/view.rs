@@ -515,6 +515,18 @@ impl View {
         Ok(out)
     }
 
+    /// Every node that has a value under `key`, with the value, by node id.
+    pub fn states_with_key(&self, key: &str) -> Result<Vec<(i64, Vec<u8>)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT node, value FROM node_state WHERE key = ?1 ORDER BY node")
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map([key], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.db(e))?;
+        rows.map(|r| r.map_err(|e| self.db(e))).collect()
+    }
+
     /// A value stored by a factory for node `id` under `key`.
     pub fn state(&self, id: i64, key: &str) -> Result<Option<Vec<u8>>> {
         self.conn
