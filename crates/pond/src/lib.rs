@@ -80,13 +80,16 @@ fn report_clap(e: &clap::Error, out: &mut dyn Write, err: &mut dyn Write) -> Exi
             }
         }
         _ => {
+            // The message is the first paragraph: a missing-argument error lists the arguments
+            // on the lines after its first; usage and tips follow a blank line.
             let rendered = e.render().to_string();
-            let first = rendered
-                .lines()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("invalid arguments")
-                .trim_start_matches("error: ");
-            let _ = writeln!(err, "error: {first} (see --help)");
+            let paragraph = rendered.trim_start().split("\n\n").next().unwrap_or("");
+            let message = one_line(paragraph);
+            let message = match message.trim_start_matches("error: ") {
+                "" => "invalid arguments",
+                text => text,
+            };
+            let _ = writeln!(err, "error: {message} (see --help)");
             ExitCode::from(2)
         }
     }

@@ -72,7 +72,10 @@ impl TestPond {
             "pond {args:?} should fail but printed: {}",
             String::from_utf8_lossy(&out.stdout)
         );
-        (out.status.code().unwrap_or(-1), String::from_utf8(out.stderr).unwrap())
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8(out.stderr).unwrap(),
+        )
     }
 
     /// Runs with `--json`, asserts success, parses stdout.
@@ -85,7 +88,11 @@ impl TestPond {
     /// Raw stdout bytes of `pond cat PATH`.
     pub fn cat(&self, path: &str) -> Vec<u8> {
         let out = self.output(&["cat", path]);
-        assert!(out.status.success(), "cat {path}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "cat {path}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         out.stdout
     }
 
@@ -103,10 +110,14 @@ impl TestPond {
 /// Deterministic pseudo-random JSON-ish lines, `len` bytes.
 pub fn log_bytes(len: usize, seed: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(len + 128);
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut line = 0u64;
     while out.len() < len {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         out.extend_from_slice(
             format!(
                 "{{\"seq\":{line},\"coin\":\"C{}\",\"px\":\"{}.{}\",\"sz\":\"{}\"}}\n",
@@ -131,6 +142,114 @@ pub fn b3sum(path: &Path) -> String {
         .arg(path)
         .output()
         .unwrap_or_else(|e| panic!("b3sum is needed for this test (make test installs it): {e}"));
-    assert!(out.status.success(), "b3sum {}: {}", path.display(), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "b3sum {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+impl TestPond {
+    /// The pond opened through the library, for what the CLI cannot do (several versions, an open
+    /// write transaction).
+    pub fn library(&self) -> pond_store::Pond {
+        pond_store::Pond::open(&self.pond).unwrap()
+    }
+
+    /// Node id of the pond file at `path` (from `pond list --json`).
+    pub fn node_id(&self, path: &str) -> i64 {
+        let listed = self.json(&["list", path]);
+        let entries = listed["entries"].as_array().unwrap();
+        assert_eq!(
+            entries.len(),
+            1,
+            "{path} should list exactly itself: {listed}"
+        );
+        entries[0]["id"].as_i64().unwrap()
+    }
+
+    /// `POND/data/<id>.0.dat`, the first-generation data file of node `id`.
+    pub fn data_file(&self, id: i64) -> PathBuf {
+        self.pond.join("data").join(format!("{id}.0.dat"))
+    }
+
+    /// `POND/data/<id>.obao`, the stable outboard of node `id`.
+    pub fn outboard_file(&self, id: i64) -> PathBuf {
+        self.pond.join("data").join(format!("{id}.obao"))
+    }
+
+    /// Transaction numbers in `pond log`, newest first.
+    pub fn txns(&self) -> Vec<u64> {
+        self.json(&["log"])["transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["txn"].as_u64().unwrap())
+            .collect()
+    }
+}
+
+/// Asserts that `stderr` is exactly one `error: ...` line containing every one of `needles`, with
+/// no panic message or backtrace.
+pub fn assert_one_line_error(stderr: &str, needles: &[&str]) {
+    assert!(!stderr.contains("panicked"), "panic on stderr: {stderr}");
+    assert!(
+        !stderr.contains("backtrace"),
+        "backtrace on stderr: {stderr}"
+    );
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one error line, got: {stderr}");
+    assert!(
+        lines[0].starts_with("error: "),
+        "not an `error:` line: {stderr}"
+    );
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "stderr should name {needle:?}: {stderr}"
+        );
+    }
+}
+
+/// Deterministic incompressible bytes (splitmix64), `len` bytes.
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = SplitMix64(seed);
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        out.extend_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A small deterministic PRNG (splitmix64): the seed reproduces a failing run.
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A value in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+}
+
+/// The sorted keys of a JSON object.
+pub fn keys(value: &serde_json::Value) -> Vec<String> {
+    let mut keys: Vec<String> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {value}"))
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
 }
