@@ -273,6 +273,40 @@ impl Transaction {
         })
     }
 
+    /// Removes a file node that has no versions (one created in this transaction whose first
+    /// append could not complete). Files with content are never removed.
+    pub fn remove_empty_file(&mut self, node: &Node) -> Result<()> {
+        if node.kind != NodeKind::File {
+            return Err(StoreError::NotAFile {
+                path: node.path.to_string(),
+            });
+        }
+        if self.view.latest_version(node.id)?.is_some() {
+            return Err(StoreError::Corrupt {
+                node: node.id,
+                detail: "refusing to remove a file that has versions".to_string(),
+            });
+        }
+        for sql in [
+            "DELETE FROM entries WHERE child = ?1",
+            "DELETE FROM node_state WHERE node = ?1",
+            "DELETE FROM frames WHERE node = ?1",
+            "DELETE FROM data_files WHERE node = ?1",
+            "DELETE FROM nodes WHERE id = ?1",
+        ] {
+            self.view
+                .conn
+                .execute(sql, [node.id])
+                .map_err(|e| self.view.db(e))?;
+        }
+        if let Some(open) = self.open.remove(&node.id) {
+            remove_if_exists(&open.data_path)?;
+            remove_if_exists(&open.outboard_path)?;
+        }
+        self.changed = true;
+        Ok(())
+    }
+
     /// Stores a value for node `id` under `key` (factory cursors and the like).
     pub fn set_state(&mut self, id: i64, key: &str, value: &[u8]) -> Result<()> {
         self.view

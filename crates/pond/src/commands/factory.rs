@@ -75,6 +75,9 @@ pub fn mknod(
     let runner = runner(env, format!("pond run {path}"));
     runner.validate(factory, &text, &config_path.display().to_string())?;
     let mut txn = env.begin()?;
+    if let Some(parent) = path.parent() {
+        txn.mkdir(&parent, true)?;
+    }
     let node = txn.mknod(&path, factory, &text, overwrite)?;
     let txn = txn.commit(&format!("mknod {factory} {path}"))?;
     let report = MknodReport {

@@ -1,0 +1,213 @@
+//! The `logfile` config: one log source per node, validated once into [`Source`].
+
+use globset::{GlobBuilder, GlobMatcher};
+use pond_factory::ConfigError;
+use pond_store::PondPath;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The config file, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Name of the source, used in summaries and logs.
+    pub name: String,
+    /// Absolute glob of the immutable archives, e.g. `/var/log/app-*.json` (optional).
+    #[serde(default)]
+    pub archived_pattern: Option<String>,
+    /// Absolute glob of the append-only active file(s), e.g. `/var/log/app.json` or
+    /// `/home/hl/data/node_trades/hourly/*/*`.
+    pub active_pattern: String,
+    /// Pond directory the mirrored files go to (created when missing).
+    pub pond_path: String,
+    /// How a grown file's old bytes are checked before new ones are appended: `sample` (the
+    /// first block, the block holding the old end and two sampled blocks, against the stored
+    /// outboard; bounded cost) or `full` (re-hash the whole old prefix).
+    #[serde(default)]
+    pub verify: VerifyMode,
+    /// What to do when the active file was truncated or rewritten and no archive holds its old
+    /// bytes: `keep` (default: keep the old node as `NAME@TXN`, store the new content as a new
+    /// node, warn) or `fail` (an error that changes nothing).
+    #[serde(default)]
+    pub on_truncate: OnTruncate,
+    /// Factory nodes to run after each committed sync (e.g. a `mongo` node).
+    #[serde(default)]
+    pub downstream: Vec<String>,
+}
+
+/// See [`Config::verify`].
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum VerifyMode {
+    #[default]
+    Sample,
+    Full,
+}
+
+/// See [`Config::on_truncate`].
+#[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTruncate {
+    #[default]
+    Keep,
+    Fail,
+}
+
+/// A host glob split into its fixed base directory and the pattern below it.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    pub text: String,
+    /// The longest leading directory without glob characters.
+    pub base: PathBuf,
+    /// Matches paths relative to `base`, `/`-separated.
+    pub matcher: GlobMatcher,
+    /// How many components below `base` a match has; `None` when the pattern has `**`.
+    pub depth: Option<usize>,
+}
+
+const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
+
+impl Pattern {
+    /// Parses an absolute host glob; `field` names it in errors.
+    pub fn parse(text: &str, field: &str, source_name: &str) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            field: field.to_string(),
+            reason,
+        };
+        if !text.starts_with('/') {
+            return Err(invalid(format!("{text:?} is not an absolute path")));
+        }
+        let parts: Vec<&str> = text.trim_start_matches('/').split('/').collect();
+        if parts
+            .iter()
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
+        {
+            return Err(invalid(format!(
+                "{text:?} has an empty, `.` or `..` component"
+            )));
+        }
+        let fixed = parts
+            .iter()
+            .take_while(|p| !p.contains(GLOB_CHARS))
+            .count()
+            .min(parts.len() - 1);
+        let base = PathBuf::from(format!("/{}", parts[..fixed].join("/")));
+        let relative = parts[fixed..].join("/");
+        let matcher = GlobBuilder::new(&relative)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| invalid(format!("{text:?} is not a valid glob: {e}")))?
+            .compile_matcher();
+        let depth = (!relative.contains("**")).then(|| parts.len() - fixed);
+        Ok(Self {
+            text: text.to_string(),
+            base,
+            matcher,
+            depth,
+        })
+    }
+
+    /// The mirrored name of `path` (relative to the base), if the pattern matches it.
+    pub fn name_of(&self, path: &Path) -> Option<String> {
+        let relative = path.strip_prefix(&self.base).ok()?;
+        let name = relative.to_str()?.to_string();
+        self.matcher.is_match(&name).then_some(name)
+    }
+}
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub active: Pattern,
+    pub archived: Option<Pattern>,
+    pub pond_path: PondPath,
+    pub verify: VerifyMode,
+    pub on_truncate: OnTruncate,
+    pub downstream: Vec<String>,
+}
+
+impl Source {
+    /// Validates `config`.
+    pub fn from_config(config: &Config, source_name: &str) -> Result<Self, ConfigError> {
+        let invalid = |field: &str, reason: String| ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            field: field.to_string(),
+            reason,
+        };
+        if config.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty".to_string()));
+        }
+        let active = Pattern::parse(&config.active_pattern, "active_pattern", source_name)?;
+        let archived = config
+            .archived_pattern
+            .as_deref()
+            .map(|p| Pattern::parse(p, "archived_pattern", source_name))
+            .transpose()?;
+        if archived.as_ref().is_some_and(|a| a.text == active.text) {
+            return Err(invalid(
+                "archived_pattern",
+                "is the same as active_pattern".to_string(),
+            ));
+        }
+        let pond_path =
+            PondPath::parse(&config.pond_path).map_err(|e| invalid("pond_path", e.to_string()))?;
+        for target in &config.downstream {
+            PondPath::parse(target).map_err(|e| invalid("downstream", e.to_string()))?;
+        }
+        Ok(Self {
+            name: config.name.clone(),
+            active,
+            archived,
+            pond_path,
+            verify: config.verify,
+            on_truncate: config.on_truncate,
+            downstream: config.downstream.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn flat_pattern_base_is_the_parent_directory() {
+        let p = Pattern::parse("/var/log/casparwater-*.json", "f", "c").unwrap();
+        assert_eq!(p.base, PathBuf::from("/var/log"));
+        assert_eq!(
+            p.name_of(Path::new(
+                "/var/log/casparwater-2025-10-20T08-18-50.905.json"
+            )),
+            Some("casparwater-2025-10-20T08-18-50.905.json".to_string())
+        );
+        assert_eq!(p.name_of(Path::new("/var/log/other.json")), None);
+        let literal = Pattern::parse("/var/log/casparwater.json", "f", "c").unwrap();
+        assert_eq!(literal.base, PathBuf::from("/var/log"));
+        assert_eq!(literal.depth, Some(1));
+    }
+
+    #[test]
+    fn node_layout_names_are_nested() {
+        let p = Pattern::parse("/home/hl/data/node_trades/hourly/*/*", "f", "c").unwrap();
+        assert_eq!(p.base, PathBuf::from("/home/hl/data/node_trades/hourly"));
+        assert_eq!(p.depth, Some(2));
+        assert_eq!(
+            p.name_of(Path::new("/home/hl/data/node_trades/hourly/20250310/11")),
+            Some("20250310/11".to_string())
+        );
+    }
+
+    #[test]
+    fn relative_or_malformed_patterns_are_rejected() {
+        assert!(Pattern::parse("var/log/x", "active_pattern", "c").is_err());
+        assert!(Pattern::parse("/var/../x", "active_pattern", "c").is_err());
+        let err = Pattern::parse("/var/log/[x", "active_pattern", "cfg.yaml").unwrap_err();
+        assert!(
+            err.to_string().contains("cfg.yaml: active_pattern"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,242 @@
+//! The `logfile` factory: mirrors rotating host logs into the pond.
+//!
+//! One node mirrors one source: an append-only active file (or, in the Hyperliquid node layout,
+//! every hour file) plus its immutable archives. Each `sync` is one process and one transaction;
+//! everything it knows between runs lives in the pond (node state, see [`state`]).
+//!
+//! # Layout
+//! - [`config`]: the YAML config and its validated form ([`config::Source`]).
+//! - [`scan`]: listing host files with their identities.
+//! - [`check`]: does a host file still start with the bytes the pond holds? (outboard samples
+//!   or a full re-hash).
+//! - [`sync`]: matching tracked files to host files, then renames, appends and new files.
+//! - [`state`]: what is remembered per mirrored file.
+//! - This file: the factory itself and its commands (`sync`, `b3sum`, `status`).
+
+pub mod check;
+pub mod config;
+pub mod scan;
+pub mod state;
+pub mod sync;
+
+use config::{Config, Source};
+use pond_factory::{BoxError, ConfigError, RunContext, RunOutcome, TypedFactory};
+use serde::Serialize;
+use state::{FileState, state_key};
+
+/// The factory value registered in `pond`.
+pub struct Logfile;
+
+/// The commands of a `logfile` node.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Mirror new and changed host files into the pond (one transaction).
+    Sync {
+        /// Report exactly what a real run would do, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print one JSON document (see docs/logfile.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print `<blake3>  <name>` for every mirrored file still on the host, so that
+    /// `b3sum --check` run in the host base directory checks the mirror.
+    B3sum {
+        /// Also list mirrored files whose host copy is gone (they will fail `b3sum --check`).
+        #[arg(long)]
+        all: bool,
+    },
+    /// Per mirrored file: host path, tracked size, versions, last action.
+    Status {
+        /// Print one JSON document.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl TypedFactory for Logfile {
+    type Config = Config;
+    type Command = Command;
+    const NAME: &'static str = "logfile";
+    const DESCRIPTION: &'static str =
+        "mirror rotating host log files (active file + archives, or hourly files) into the pond";
+
+    fn check(config: &Config, source_name: &str) -> Result<(), ConfigError> {
+        Source::from_config(config, source_name).map(|_| ())
+    }
+
+    fn downstream(config: &Config) -> Vec<String> {
+        config.downstream.clone()
+    }
+
+    fn writes(command: &Command) -> bool {
+        matches!(command, Command::Sync { .. })
+    }
+
+    fn json(command: &Command) -> bool {
+        matches!(
+            command,
+            Command::Sync { json: true, .. } | Command::Status { json: true }
+        )
+    }
+
+    fn run(
+        ctx: &mut RunContext<'_>,
+        config: &Config,
+        command: Command,
+    ) -> Result<RunOutcome, BoxError> {
+        let source = Source::from_config(config, &ctx.node.path.to_string())?;
+        match command {
+            Command::Sync { dry_run, json } => run_sync(ctx, &source, dry_run, json),
+            Command::B3sum { all } => run_b3sum(ctx, &source, all),
+            Command::Status { json } => run_status(ctx, &source, json),
+        }
+    }
+}
+
+fn run_sync(
+    ctx: &mut RunContext<'_>,
+    source: &Source,
+    dry_run: bool,
+    json: bool,
+) -> Result<RunOutcome, BoxError> {
+    let factory_id = ctx.node.id;
+    let txn = ctx.access.txn().ok_or("sync needs the write transaction")?;
+    let report = sync::sync(txn, factory_id, source, dry_run)?;
+    let changed: Vec<&sync::FileReport> = report
+        .files
+        .iter()
+        .filter(|f| f.action != state::Action::Unchanged)
+        .collect();
+    if json {
+        serde_json::to_writer(&mut *ctx.out, &report)?;
+        writeln!(ctx.out)?;
+    } else {
+        for file in &changed {
+            writeln!(
+                ctx.out,
+                "{:<15} {}  ({} bytes, from {})",
+                file.action.as_str(),
+                file.path,
+                file.bytes,
+                file.host_path
+            )?;
+        }
+        writeln!(
+            ctx.out,
+            "{}{}: {} changed, {} unchanged; {} bytes written, {} bytes read{}",
+            if dry_run { "dry run: " } else { "" },
+            source.name,
+            changed.len(),
+            report.files.len() - changed.len(),
+            report.bytes_written,
+            report.bytes_read,
+            report
+                .txn
+                .map(|t| format!(" (txn {t})"))
+                .unwrap_or_default()
+        )?;
+    }
+    for error in &report.errors {
+        tracing::error!("{error}");
+    }
+    let mut counts = std::collections::BTreeMap::new();
+    for file in &changed {
+        *counts.entry(file.action.as_str()).or_insert(0) += 1;
+    }
+    let counts: Vec<String> = counts.iter().map(|(a, n)| format!("{n} {a}")).collect();
+    Ok(RunOutcome {
+        summary: format!("logfile sync {}: {}", source.name, counts.join(", ")),
+        discard: dry_run,
+        errors: report.errors,
+    })
+}
+
+/// One mirrored file as `status` shows it.
+#[derive(Serialize)]
+struct StatusRow {
+    path: String,
+    host_path: String,
+    role: state::Role,
+    size: u64,
+    versions: u64,
+    last_action: state::Action,
+    last_txn: u64,
+    on_host: bool,
+}
+
+fn rows(ctx: &RunContext<'_>) -> Result<Vec<(StatusRow, Option<blake3::Hash>)>, BoxError> {
+    let view = ctx.access.view();
+    let mut rows = Vec::new();
+    for (id, value) in view.states_with_key(&state_key(ctx.node.id))? {
+        let state: FileState = serde_json::from_slice(&value)?;
+        let latest = view.latest_version(id)?;
+        rows.push((
+            StatusRow {
+                path: view.path_of(id)?.to_string(),
+                host_path: state.host_path,
+                role: state.role,
+                size: latest.as_ref().map_or(0, |v| v.total_len),
+                versions: latest.as_ref().map_or(0, |v| v.version),
+                last_action: state.last_action,
+                last_txn: state.last_txn,
+                on_host: state.present,
+            },
+            latest.map(|v| v.root),
+        ));
+    }
+    rows.sort_by(|a, b| a.0.path.cmp(&b.0.path));
+    Ok(rows)
+}
+
+fn run_status(
+    ctx: &mut RunContext<'_>,
+    source: &Source,
+    json: bool,
+) -> Result<RunOutcome, BoxError> {
+    let rows: Vec<StatusRow> = rows(ctx)?.into_iter().map(|(row, _)| row).collect();
+    if json {
+        serde_json::to_writer(
+            &mut *ctx.out,
+            &serde_json::json!({ "name": source.name, "files": rows }),
+        )?;
+        writeln!(ctx.out)?;
+    } else {
+        writeln!(
+            ctx.out,
+            "{:<15} {:>14} {:>6} {:>6}  {} <- {}",
+            "last action", "size", "vers", "txn", "pond path", "host path"
+        )?;
+        for row in &rows {
+            writeln!(
+                ctx.out,
+                "{:<15} {:>14} {:>6} {:>6}  {} <- {}{}",
+                row.last_action.as_str(),
+                row.size,
+                row.versions,
+                row.last_txn,
+                row.path,
+                row.host_path,
+                if row.on_host { "" } else { " (gone from host)" }
+            )?;
+        }
+    }
+    Ok(RunOutcome::default())
+}
+
+fn run_b3sum(ctx: &mut RunContext<'_>, source: &Source, all: bool) -> Result<RunOutcome, BoxError> {
+    let base = source.pond_path.to_string();
+    for (row, root) in rows(ctx)? {
+        if !row.on_host && !all {
+            continue;
+        }
+        let name = row
+            .path
+            .strip_prefix(&base)
+            .unwrap_or(&row.path)
+            .trim_start_matches('/');
+        let hex = root.unwrap_or_else(|| blake3::hash(b"")).to_hex();
+        writeln!(ctx.out, "{hex}  {name}")?;
+    }
+    Ok(RunOutcome::default())
+}

@@ -1,0 +1,664 @@
+//! `sync`: one pass that brings the pond's mirror up to date with the host, in one transaction.
+//!
+//! # Flow
+//! 1. [`crate::scan`] lists the host files (identity and size snapshot: bytes written later
+//!    wait for the next run).
+//! 2. Every tracked pond file is matched to a host file, cheapest evidence first:
+//!    - *same path, same inode*: unchanged when size and mtime are; grown when its old bytes
+//!      check out ([`crate::check`]), then only the new bytes are appended;
+//!    - *same inode elsewhere*: renamed on the host (numbered schemes, timestamped rotation):
+//!      renamed in the pond, with bytes written after the last sync appended;
+//!    - *content*: an active file that was rotated by copy (copytruncate) or whose inode is gone
+//!      is continued by the unclaimed host file whose first `N` bytes hash to its root.
+//!    A tracked active file with none of these was truncated or rewritten: its node is kept as
+//!    `NAME@TXN` (or the run fails, with `on_truncate: fail`). A vanished file is `missing`; a
+//!    changed archive is reported and left alone.
+//! 3. Host files nobody claimed are stored as new nodes.
+//! 4. Renames are applied in two steps (via temporary names) so that shifting numbered archives
+//!    never collide; then appends and new files are streamed; then each touched file's state.
+
+use crate::check::{self, ReadCounter};
+use crate::config::{OnTruncate, Source};
+use crate::scan::{HostFile, Identity};
+use crate::state::{Action, FileState, Role, state_key};
+use pond_store::{Node, NodeKind, PondPath, StoreError, Transaction, Version, View};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::path::Path;
+
+/// Why a sync failed as a whole (problems with single files are reported, not fatal).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(
+        "{host_path}: truncated or rewritten and no archive holds its {tracked} mirrored bytes (on_truncate: fail; nothing changed)"
+    )]
+    Truncated { host_path: String, tracked: u64 },
+}
+
+/// One mirrored file in the report.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub host_path: String,
+    pub action: Action,
+    pub bytes: u64,
+}
+
+/// The report of one sync (the `--json` document).
+#[derive(Debug, Serialize)]
+pub struct SyncReport {
+    pub txn: Option<u64>,
+    pub dry_run: bool,
+    pub files: Vec<FileReport>,
+    pub bytes_read: u64,
+    pub bytes_written: u64,
+    #[serde(skip)]
+    pub errors: Vec<String>,
+}
+
+/// A mirrored file this node already tracks.
+struct Tracked {
+    node: Node,
+    /// Path relative to `pond_path`.
+    name: String,
+    state: FileState,
+    version: Option<Version>,
+}
+
+impl Tracked {
+    fn len(&self) -> u64 {
+        self.version.as_ref().map_or(0, |v| v.total_len)
+    }
+}
+
+/// What happens to one tracked file.
+enum Decision {
+    /// Nothing to do (or nothing can be done this run).
+    Keep,
+    /// Same bytes, newer mtime: remember the new identity.
+    Touch {
+        host: usize,
+    },
+    /// Continue the node with this host file: rename to its name, append beyond the old end.
+    Continue {
+        host: usize,
+        action: Action,
+    },
+    ChangedArchive {
+        host: usize,
+    },
+    /// Keep the old bytes under `NAME@TXN`; the host file at its path is new content.
+    Truncated,
+    /// The host file is gone: report once.
+    Missing,
+}
+
+/// Loads every file this factory node tracks.
+fn load_tracked(view: &View, factory_id: i64, source: &Source) -> Result<Vec<Tracked>, StoreError> {
+    let mut tracked = Vec::new();
+    for (id, value) in view.states_with_key(&state_key(factory_id))? {
+        let state: FileState = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
+            node: id,
+            detail: format!("logfile state does not parse: {e}"),
+        })?;
+        let path = view.path_of(id)?;
+        let name = relative_name(&source.pond_path, &path);
+        tracked.push(Tracked {
+            node: Node {
+                id,
+                kind: NodeKind::File,
+                path,
+            },
+            name,
+            state,
+            version: view.latest_version(id)?,
+        });
+    }
+    Ok(tracked)
+}
+
+fn relative_name(base: &PondPath, path: &PondPath) -> String {
+    path.components()[base.components().len().min(path.components().len())..].join("/")
+}
+
+/// Runs one sync inside `txn`. With `dry_run` the caller rolls the transaction back.
+pub fn sync(
+    txn: &mut Transaction,
+    factory_id: i64,
+    source: &Source,
+    dry_run: bool,
+) -> Result<SyncReport, SyncError> {
+    let (host, scan_errors) = crate::scan::scan(source);
+    let mut errors: Vec<String> = scan_errors.iter().map(|(_, e)| e.clone()).collect();
+    let unlisted: Vec<&Path> = scan_errors.iter().map(|(dir, _)| dir.as_path()).collect();
+    let tracked = load_tracked(txn, factory_id, source)?;
+    let mut counter = ReadCounter::default();
+    let mut opened = Opener::new(&host);
+    let seed = txn.txn();
+
+    let by_path: HashMap<&Path, usize> = host
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.path.as_path(), i))
+        .collect();
+    let by_inode: HashMap<(u64, u64), usize> = host
+        .iter()
+        .enumerate()
+        .map(|(i, h)| ((h.id.dev, h.id.ino), i))
+        .collect();
+    let mut claimed: HashSet<usize> = HashSet::new();
+    let mut decisions: Vec<Option<Decision>> = (0..tracked.len()).map(|_| None).collect();
+
+    // Same path, same inode.
+    for (t, file) in tracked.iter().enumerate() {
+        let Some(&h) = by_path.get(Path::new(&file.state.host_path)) else {
+            continue;
+        };
+        if !host[h].id.same_file(&file.state.identity()) {
+            continue;
+        }
+        let Some(handle) = opened.get(h, &mut errors) else {
+            claimed.insert(h);
+            decisions[t] = Some(Decision::Keep);
+            continue;
+        };
+        let len = file.len();
+        let now = &host[h].id;
+        let decision = if now.size == len
+            && now.mtime_ns == file.state.mtime_ns
+            && now.size == file.state.size
+        {
+            Some(Decision::Keep)
+        } else if now.size >= len && matches(txn, file, handle, source, seed, &mut counter)? {
+            Some(if now.size == len {
+                Decision::Touch { host: h }
+            } else {
+                Decision::Continue {
+                    host: h,
+                    action: Action::Appended,
+                }
+            })
+        } else if file.state.role == Role::Archive {
+            Some(Decision::ChangedArchive { host: h })
+        } else {
+            // The active file shrank or was rewritten in place: look for its old bytes below.
+            None
+        };
+        if decision.is_some() {
+            claimed.insert(h);
+            decisions[t] = decision;
+        }
+    }
+
+    // Same inode at another path: renamed on the host.
+    for (t, file) in tracked.iter().enumerate() {
+        if decisions[t].is_some() {
+            continue;
+        }
+        let Some(&h) = by_inode.get(&(file.state.dev, file.state.ino)) else {
+            continue;
+        };
+        if claimed.contains(&h) || host[h].id.size < file.len() {
+            continue;
+        }
+        let Some(handle) = opened.get(h, &mut errors) else {
+            continue;
+        };
+        if matches(txn, file, handle, source, seed, &mut counter)? {
+            claimed.insert(h);
+            let action = if file.state.role == Role::Active && host[h].role == Role::Archive {
+                Action::Rotated
+            } else {
+                Action::Renamed
+            };
+            decisions[t] = Some(Decision::Continue { host: h, action });
+        }
+    }
+
+    // Content: the unclaimed file whose first N bytes hash to the tracked root.
+    for (t, file) in tracked.iter().enumerate() {
+        if decisions[t].is_some() {
+            continue;
+        }
+        if unlisted
+            .iter()
+            .any(|dir| Path::new(&file.state.host_path).starts_with(dir))
+        {
+            decisions[t] = Some(Decision::Keep);
+            continue;
+        }
+        let len = file.len();
+        let mut found = None;
+        if file.state.role == Role::Active && len > 0 {
+            let mut candidates: Vec<usize> = (0..host.len())
+                .filter(|h| !claimed.contains(h) && host[*h].id.size >= len)
+                .collect();
+            // Archives first, newest first: a rotated file is most likely the latest archive.
+            candidates.sort_by_key(|&h| {
+                (
+                    host[h].role != Role::Archive,
+                    std::cmp::Reverse(host[h].id.mtime_ns),
+                )
+            });
+            for h in candidates {
+                let Some(handle) = opened.get(h, &mut errors) else {
+                    continue;
+                };
+                let Some(version) = &file.version else { break };
+                if check::first_block_matches(txn, file.node.id, version, handle, &mut counter)?
+                    && check::full_prefix_matches(version, handle, &mut counter)?
+                {
+                    found = Some(h);
+                    break;
+                }
+            }
+        }
+        decisions[t] = Some(match found {
+            Some(h) => {
+                claimed.insert(h);
+                Decision::Continue {
+                    host: h,
+                    action: Action::Rotated,
+                }
+            }
+            None if file.state.role == Role::Active
+                && by_path.contains_key(Path::new(&file.state.host_path)) =>
+            {
+                if source.on_truncate == OnTruncate::Fail {
+                    return Err(SyncError::Truncated {
+                        host_path: file.state.host_path.clone(),
+                        tracked: len,
+                    });
+                }
+                tracing::warn!(
+                    host_path = %file.state.host_path,
+                    "truncated or rewritten and no archive holds the old bytes: kept as {}@{}",
+                    file.node.path,
+                    seed
+                );
+                Decision::Truncated
+            }
+            None if file.state.present => Decision::Missing,
+            None => Decision::Keep,
+        });
+    }
+
+    let decisions: Vec<Decision> = decisions
+        .into_iter()
+        .map(|d| d.unwrap_or(Decision::Keep))
+        .collect();
+    let new_files: Vec<usize> = (0..host.len()).filter(|h| !claimed.contains(h)).collect();
+    let mut apply = Apply {
+        txn,
+        source,
+        factory_id,
+        host: &host,
+        errors,
+        reports: Vec::new(),
+        bytes_written: 0,
+        counter,
+    };
+    apply.run(&tracked, &decisions, &new_files, &mut opened)?;
+    let txn_number = (apply.txn.has_changes() && !dry_run).then(|| apply.txn.txn());
+    Ok(SyncReport {
+        txn: txn_number,
+        dry_run,
+        files: apply.reports,
+        bytes_read: apply.counter.bytes,
+        bytes_written: apply.bytes_written,
+        errors: apply.errors,
+    })
+}
+
+fn matches(
+    view: &View,
+    file: &Tracked,
+    handle: &File,
+    source: &Source,
+    seed: u64,
+    counter: &mut ReadCounter,
+) -> Result<bool, StoreError> {
+    match &file.version {
+        None => Ok(true),
+        Some(version) => check::prefix_matches(
+            view,
+            file.node.id,
+            version,
+            handle,
+            source.verify,
+            seed ^ file.node.id as u64,
+            counter,
+        ),
+    }
+}
+
+/// Opens host files on demand, once, remembering which could not be opened.
+struct Opener<'h> {
+    host: &'h [HostFile],
+    files: BTreeMap<usize, Option<File>>,
+}
+
+impl<'h> Opener<'h> {
+    fn new(host: &'h [HostFile]) -> Self {
+        Self {
+            host,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// The open file, or `None` (with the reason in `errors`, once) when it cannot be read or
+    /// is no longer the file that was listed.
+    fn get(&mut self, h: usize, errors: &mut Vec<String>) -> Option<&File> {
+        let host = &self.host[h];
+        self.files
+            .entry(h)
+            .or_insert_with(|| match File::open(&host.path) {
+                Ok(file) => match file.metadata() {
+                    Ok(meta) if Identity::of(&meta).same_file(&host.id) => Some(file),
+                    Ok(_) => {
+                        tracing::warn!(host_path = %host.path.display(), "replaced while the sync ran; left for the next run");
+                        None
+                    }
+                    Err(e) => {
+                        errors.push(format!("{}: cannot stat: {e}", host.path.display()));
+                        None
+                    }
+                },
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    tracing::warn!(host_path = %host.path.display(), "vanished while the sync ran; left for the next run");
+                    None
+                }
+                Err(e) => {
+                    errors.push(format!("{}: cannot read: {e}", host.path.display()));
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+/// Carries out the decisions inside the transaction.
+struct Apply<'a> {
+    txn: &'a mut Transaction,
+    source: &'a Source,
+    factory_id: i64,
+    host: &'a [HostFile],
+    errors: Vec<String>,
+    reports: Vec<FileReport>,
+    bytes_written: u64,
+    counter: ReadCounter,
+}
+
+impl Apply<'_> {
+    fn run(
+        &mut self,
+        tracked: &[Tracked],
+        decisions: &[Decision],
+        new_files: &[usize],
+        opened: &mut Opener<'_>,
+    ) -> Result<(), SyncError> {
+        let txn_number = self.txn.txn();
+        // Final names: a continued node takes its host file's name, a truncated one `NAME@TXN`.
+        let mut target: Vec<String> = tracked
+            .iter()
+            .zip(decisions)
+            .map(|(file, decision)| match decision {
+                Decision::Continue { host, .. } => self.host[*host].name.clone(),
+                Decision::Truncated => format!("{}@{txn_number}", file.name),
+                _ => file.name.clone(),
+            })
+            .collect();
+        // A name wanted by a continued node or a new file but held by a node whose host file is
+        // gone: that node steps aside to `NAME@TXN`; nothing is ever overwritten.
+        let wanted: HashSet<&str> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Continue { host, .. } => Some(self.host[*host].name.as_str()),
+                _ => None,
+            })
+            .chain(new_files.iter().map(|&h| self.host[h].name.as_str()))
+            .collect();
+        let moving: HashSet<usize> = (0..tracked.len())
+            .filter(|&t| target[t] != tracked[t].name)
+            .collect();
+        for (t, file) in tracked.iter().enumerate() {
+            let gone = matches!(decisions[t], Decision::Missing)
+                || (matches!(decisions[t], Decision::Keep) && !file.state.present);
+            if gone && !moving.contains(&t) && wanted.contains(file.name.as_str()) {
+                target[t] = format!("{}@{txn_number}", file.name);
+            }
+        }
+        self.rename_all(tracked, &target)?;
+
+        for (t, (file, decision)) in tracked.iter().zip(decisions).enumerate() {
+            let path = self.path_of(&target[t])?;
+            match decision {
+                Decision::Keep => self.report(
+                    &path,
+                    &file.state.host_path,
+                    Action::Unchanged,
+                    0,
+                    file.state.present,
+                ),
+                Decision::Touch { host } => {
+                    let host = &self.host[*host];
+                    let state = FileState::new(
+                        &host.path.to_string_lossy(),
+                        host.role,
+                        &host.id,
+                        file.len(),
+                        Action::Unchanged,
+                        txn_number,
+                    );
+                    self.save_state(file.node.id, &state)?;
+                    self.report(&path, &state.host_path, Action::Unchanged, 0, true);
+                }
+                Decision::Continue { host, action } => {
+                    let h = *host;
+                    let host = &self.host[h];
+                    let from = file.len();
+                    let written = match opened.get(h, &mut self.errors) {
+                        Some(handle) => self.append(&file.node, handle, host, from)?,
+                        None => None,
+                    };
+                    let (size, action) = match written {
+                        Some(bytes) => (from + bytes, *action),
+                        None => (
+                            from,
+                            if target[t] != file.name {
+                                *action
+                            } else {
+                                Action::Unchanged
+                            },
+                        ),
+                    };
+                    let mut id = host.id;
+                    if written.is_none() {
+                        // Remember where it is now; the bytes follow next run.
+                        id.size = from;
+                    }
+                    let state = FileState::new(
+                        &host.path.to_string_lossy(),
+                        host.role,
+                        &id,
+                        size,
+                        action,
+                        txn_number,
+                    );
+                    if written.is_some() || target[t] != file.name {
+                        self.save_state(file.node.id, &state)?;
+                    }
+                    self.report(&path, &state.host_path, action, written.unwrap_or(0), true);
+                }
+                Decision::ChangedArchive { host } => {
+                    tracing::warn!(
+                        host_path = %self.host[*host].path.display(),
+                        pond_path = %path,
+                        "archive changed on the host (immutable files must not change); the pond keeps the original"
+                    );
+                    self.report(
+                        &path,
+                        &file.state.host_path,
+                        Action::ChangedArchive,
+                        0,
+                        true,
+                    );
+                }
+                Decision::Truncated | Decision::Missing => {
+                    let action = if matches!(decision, Decision::Truncated) {
+                        Action::Truncated
+                    } else {
+                        Action::Missing
+                    };
+                    let mut state = file.state.clone();
+                    state.present = false;
+                    state.last_action = action;
+                    state.last_txn = txn_number;
+                    self.save_state(file.node.id, &state)?;
+                    self.report(&path, &state.host_path, action, 0, true);
+                }
+            }
+        }
+        for &h in new_files {
+            let host = &self.host[h];
+            if target.iter().any(|name| *name == host.name) {
+                self.errors.push(format!(
+                    "{}: its mirrored name {:?} is taken by another mirrored file that is still on the host",
+                    host.path.display(),
+                    host.name
+                ));
+                continue;
+            }
+            let path = self.path_of(&host.name)?;
+            if let Some(existing) = self.txn.lookup(&path)? {
+                self.errors.push(format!(
+                    "{}: pond path {} is already used by node {} that this source does not track",
+                    host.path.display(),
+                    path,
+                    existing.id
+                ));
+                continue;
+            }
+            let Some(handle) = opened.get(h, &mut self.errors) else {
+                continue;
+            };
+            if let Some(parent) = path.parent() {
+                self.txn.mkdir(&parent, true)?;
+            }
+            let node = self.txn.create_file(&path)?;
+            match self.append(&node, handle, host, 0)? {
+                Some(bytes) => {
+                    let state = FileState::new(
+                        &host.path.to_string_lossy(),
+                        host.role,
+                        &host.id,
+                        bytes,
+                        Action::New,
+                        txn_number,
+                    );
+                    self.save_state(node.id, &state)?;
+                    self.report(&path, &state.host_path, Action::New, bytes, true);
+                }
+                None => self.txn.remove_empty_file(&node)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn path_of(&self, name: &str) -> Result<PondPath, StoreError> {
+        self.source.pond_path.join(name)
+    }
+
+    /// Renames every node whose name changes: all to temporary names first, then to their
+    /// final names, so that shifted names (app.log.1 -> app.log.2 -> ...) never collide.
+    fn rename_all(&mut self, tracked: &[Tracked], target: &[String]) -> Result<(), StoreError> {
+        let moves: Vec<(usize, PondPath)> = tracked
+            .iter()
+            .enumerate()
+            .filter(|(t, file)| target[*t] != file.name)
+            .map(|(t, file)| Ok((t, self.path_of(&format!(".moving-{}", file.node.id))?)))
+            .collect::<Result<_, StoreError>>()?;
+        if moves.is_empty() {
+            return Ok(());
+        }
+        self.txn.mkdir(&self.source.pond_path, true)?;
+        for (t, temp) in &moves {
+            self.txn.rename(&tracked[*t].node.path, temp)?;
+        }
+        for (t, temp) in &moves {
+            let to = self.path_of(&target[*t])?;
+            if let Some(parent) = to.parent() {
+                self.txn.mkdir(&parent, true)?;
+            }
+            self.txn.rename(temp, &to)?;
+        }
+        Ok(())
+    }
+
+    /// Appends `host`'s bytes from `from` up to its listed size. `None` when the file changed
+    /// under us (shrank, vanished): nothing is stored and the next run retries.
+    fn append(
+        &mut self,
+        node: &Node,
+        handle: &File,
+        host: &HostFile,
+        from: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let want = host.id.size.saturating_sub(from);
+        if want == 0 && from > 0 {
+            return Ok(Some(0));
+        }
+        let mut reader = handle;
+        reader
+            .seek(SeekFrom::Start(from))
+            .map_err(StoreError::Source)?;
+        match self.txn.append(node, &mut reader, Some(want)) {
+            Ok(_) => {
+                self.counter.bytes += want;
+                self.bytes_written += want;
+                Ok(Some(want))
+            }
+            Err(StoreError::ShortRead { .. }) => {
+                tracing::warn!(host_path = %host.path.display(), "shrank while it was read; left for the next run");
+                Ok(None)
+            }
+            Err(StoreError::Source(e)) => {
+                self.errors
+                    .push(format!("{}: read failed: {e}", host.path.display()));
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn save_state(&mut self, node: i64, state: &FileState) -> Result<(), StoreError> {
+        let value = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt {
+            node,
+            detail: e.to_string(),
+        })?;
+        self.txn
+            .set_state(node, &state_key(self.factory_id), &value)
+    }
+
+    fn report(
+        &mut self,
+        path: &PondPath,
+        host_path: &str,
+        action: Action,
+        bytes: u64,
+        listed: bool,
+    ) {
+        if listed {
+            self.reports.push(FileReport {
+                path: path.to_string(),
+                host_path: host_path.to_string(),
+                action,
+                bytes,
+            });
+        }
+    }
+}
