@@ -161,19 +161,20 @@ pub fn sync(
         if !host[h].id.same_file(&file.state.identity()) {
             continue;
         }
+        let len = file.len();
+        let now = &host[h].id;
+        // Identity, size and mtime unchanged: nothing is opened or read.
+        if now.size == len && now.mtime_ns == file.state.mtime_ns && now.size == file.state.size {
+            claimed.insert(h);
+            decisions[t] = Some(Decision::Keep);
+            continue;
+        }
         let Some(handle) = opened.get(h, &mut errors) else {
             claimed.insert(h);
             decisions[t] = Some(Decision::Keep);
             continue;
         };
-        let len = file.len();
-        let now = &host[h].id;
-        let decision = if now.size == len
-            && now.mtime_ns == file.state.mtime_ns
-            && now.size == file.state.size
-        {
-            Some(Decision::Keep)
-        } else if now.size >= len && matches(txn, file, handle, source, seed, &mut counter)? {
+        let decision = if now.size >= len && matches(txn, file, handle, source, seed, &mut counter)? {
             Some(if now.size == len {
                 Decision::Touch { host: h }
             } else {
