@@ -204,8 +204,8 @@ fn run_status(
     } else {
         writeln!(
             ctx.out,
-            "{:<15} {:>14} {:>6} {:>6}  {} <- {}",
-            "last action", "size", "vers", "txn", "pond path", "host path"
+            "{:<15} {:>14} {:>6} {:>6}  pond path <- host path",
+            "last action", "size", "vers", "txn"
         )?;
         for row in &rows {
             writeln!(

@@ -10,9 +10,10 @@
 //!      renamed in the pond, with bytes written after the last sync appended;
 //!    - *content*: an active file that was rotated by copy (copytruncate) or whose inode is gone
 //!      is continued by the unclaimed host file whose first `N` bytes hash to its root.
-//!    A tracked active file with none of these was truncated or rewritten: its node is kept as
-//!    `NAME@TXN` (or the run fails, with `on_truncate: fail`). A vanished file is `missing`; a
-//!    changed archive is reported and left alone.
+//!
+//!    A tracked active file with none of these was truncated or rewritten: its node is kept
+//!    as `NAME@TXN` (or the run fails, with `on_truncate: fail`). A vanished file is
+//!    `missing`; a changed archive is reported and left alone.
 //! 3. Host files nobody claimed are stored as new nodes.
 //! 4. Renames are applied in two steps (via temporary names) so that shifting numbered archives
 //!    never collide; then appends and new files are streamed; then each touched file's state.
@@ -526,7 +527,7 @@ impl Apply<'_> {
         }
         for &h in new_files {
             let host = &self.host[h];
-            if target.iter().any(|name| *name == host.name) {
+            if target.contains(&host.name) {
                 self.errors.push(format!(
                     "{}: its mirrored name {:?} is taken by another mirrored file that is still on the host",
                     host.path.display(),
