@@ -46,7 +46,8 @@ pub fn expand_env(
 ) -> Result<String, ConfigError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    let line_of = |rest: &str| text[..text.len() - rest.len()].matches('\n').count() + 1;
+    // The line of the `$` that starts `from` (a suffix of `text`).
+    let line_of = |from: &str| text[..text.len() - from.len()].matches('\n').count() + 1;
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
@@ -54,9 +55,10 @@ pub fn expand_env(
             out.push('$');
             rest = tail;
         } else if let Some(body) = after.strip_prefix('{') {
+            let line = line_of(&rest[at..]);
             let bad = |reason: String| ConfigError::BadSubstitution {
                 source_name: source_name.to_string(),
-                line: line_of(rest),
+                line,
                 reason,
             };
             let end = body
@@ -82,7 +84,7 @@ pub fn expand_env(
                 (None, None) => {
                     return Err(ConfigError::UnsetVar {
                         source_name: source_name.to_string(),
-                        line: line_of(rest),
+                        line,
                         var: var.to_string(),
                     });
                 }

@@ -59,7 +59,7 @@ pub fn main_with(
             {
                 return report_clap(clap_error, out, err);
             }
-            let _ = writeln!(err, "error: {}", one_line(&format!("{e:#}")));
+            let _ = writeln!(err, "error: {}", one_line(&error_chain(&e)));
             ExitCode::FAILURE
         }
     }
@@ -93,6 +93,23 @@ fn report_clap(e: &clap::Error, out: &mut dyn Write, err: &mut dyn Write) -> Exi
             ExitCode::from(2)
         }
     }
+}
+
+/// `{e:#}` without repeats: many error types print their source in their own message too, so a
+/// cause already spelled out by the message before it is skipped.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let message = cause.to_string();
+        if text.contains(&message) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&message);
+    }
+    text
 }
 
 fn one_line(text: &str) -> String {

@@ -730,7 +730,16 @@ fn verify_truncated_data_file_is_reported() {
     assert_eq!(report["problems"][0]["path"], "/t.log");
     // cat of a truncated file fails rather than returning short content.
     let (_, err) = tp.fails(&["cat", "/t.log"]);
-    assert!(err.contains("/t.log"), "{err}");
+    assert_one_line_error(
+        &err,
+        &["/t.log", &format!("{}.0.dat", tp.node_id("/t.log"))],
+    );
+    // Regression: an I/O cause is printed once, not once per error-chain level.
+    assert_eq!(
+        err.matches("failed to fill whole buffer").count(),
+        1,
+        "{err}"
+    );
 }
 
 // Regression: a corrupted outboard node of a file past 32 KiB is reported, naming the file.

@@ -193,6 +193,7 @@ impl TestPond {
 
 /// Asserts that `stderr` is exactly one `error: ...` line containing every one of `needles`, with
 /// no panic message or backtrace.
+#[track_caller]
 pub fn assert_one_line_error(stderr: &str, needles: &[&str]) {
     assert!(!stderr.contains("panicked"), "panic on stderr: {stderr}");
     assert!(
