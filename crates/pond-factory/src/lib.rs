@@ -198,12 +198,15 @@ impl<F: TypedFactory> Factory for F {
 
     fn commands(&self, bin_name: &str) -> clap::Command {
         use clap::Subcommand;
+        // `augment_subcommands` sets `about` from the enum's doc comment; the factory's
+        // description is what the operator should see, so it goes on last.
         F::Command::augment_subcommands(
             clap::Command::new(bin_name.to_string())
-                .about(F::DESCRIPTION)
                 .subcommand_required(true)
                 .arg_required_else_help(true),
         )
+        .about(F::DESCRIPTION)
+        .long_about(F::DESCRIPTION)
     }
 
     fn prepare(

@@ -210,8 +210,41 @@ impl Runner<'_> {
             bin_name: &self.bin_name,
             args,
         };
+        let (_, prepared) = self.prepare(path, invocation)?;
+        // Check the whole chain before anything runs: a loop or a node that cannot be chained
+        // is reported before any stage commits.
+        self.check_chain(path, &prepared.downstream(), &mut vec![path.clone()])?;
         let mut visited = vec![path.clone()];
         self.run_chain(path, invocation, out, &mut visited)
+    }
+
+    fn check_chain(
+        &self,
+        upstream: &PondPath,
+        downstream: &[String],
+        visited: &mut Vec<PondPath>,
+    ) -> Result<(), RunError> {
+        for target in downstream {
+            let target_path = PondPath::parse(target).map_err(|e| RunError::Prepare {
+                path: upstream.to_string(),
+                source: PrepareError::Config(crate::ConfigError::Invalid {
+                    source_name: format!("{upstream} (config)"),
+                    field: "downstream".to_string(),
+                    reason: e.to_string(),
+                }),
+            })?;
+            if visited.contains(&target_path) {
+                return Err(RunError::Cycle {
+                    path: target_path.to_string(),
+                });
+            }
+            let (_, prepared) =
+                self.prepare(&target_path, Invocation::Downstream { json: false })?;
+            visited.push(target_path.clone());
+            self.check_chain(&target_path, &prepared.downstream(), visited)?;
+            visited.pop();
+        }
+        Ok(())
     }
 
     fn run_chain(
