@@ -7,6 +7,8 @@ use std::path::PathBuf;
 pub enum StoreError {
     #[error("invalid pond path {path:?}: {reason}")]
     InvalidPath { path: String, reason: &'static str },
+    #[error("invalid glob {pattern:?}: {reason}")]
+    InvalidGlob { pattern: String, reason: String },
     #[error("{dir} is not a pond (no {catalog}); create one with `pond init`")]
     NotAPond { dir: PathBuf, catalog: &'static str },
     #[error("{dir} is already a pond")]

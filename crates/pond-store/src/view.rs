@@ -227,6 +227,53 @@ impl View {
         Ok(out)
     }
 
+    /// The nodes a pattern selects, sorted by path. Without glob characters the pattern names a
+    /// node: a directory selects its children, anything else itself. With them (`*` and `?`
+    /// within a component, `**` across components, `[..]`, `{a,b}`) it selects every node below
+    /// the pattern's fixed prefix whose path matches.
+    pub fn select(&self, pattern: &str) -> Result<Vec<Node>> {
+        const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
+        if !pattern.contains(GLOB_CHARS) {
+            let node = self.resolve(&PondPath::parse(pattern)?)?;
+            return if node.kind == NodeKind::Dir {
+                self.children(&node)
+            } else {
+                Ok(vec![node])
+            };
+        }
+        let absolute = if pattern.starts_with('/') {
+            pattern.to_string()
+        } else {
+            format!("/{pattern}")
+        };
+        let matcher = globset::GlobBuilder::new(&absolute)
+            .literal_separator(true)
+            .build()
+            .map_err(|e| StoreError::InvalidGlob {
+                pattern: pattern.to_string(),
+                reason: e.kind().to_string(),
+            })?
+            .compile_matcher();
+        // Walk only below the components that hold no glob characters.
+        let fixed: Vec<&str> = absolute
+            .trim_start_matches('/')
+            .split('/')
+            .take_while(|part| !part.contains(GLOB_CHARS))
+            .collect();
+        let base = PondPath::parse(&format!("/{}", fixed.join("/")))?;
+        let Some(base_node) = self.lookup(&base)? else {
+            return Ok(Vec::new());
+        };
+        if base_node.kind != NodeKind::Dir {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .walk(&base_node)?
+            .into_iter()
+            .filter(|node| matcher.is_match(node.path.to_string()))
+            .collect())
+    }
+
     /// The current path of a node id.
     pub fn path_of(&self, id: i64) -> Result<PondPath> {
         let mut names = Vec::new();

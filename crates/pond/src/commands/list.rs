@@ -1,13 +1,12 @@
 //! `pond list [GLOB] [-l]`: a directory's children, or every path matching a glob.
 //!
-//! Without glob characters the argument names a node: a directory lists its children, anything
+//! Selection is [`pond_store::View::select`]: without glob characters the argument names a node:
 //! else lists itself. With them (`*` within a component, `**` across components, `?`, `[..]`,
 //! `{a,b}`) every node below the glob's fixed prefix is matched against it.
 
-use super::{Env, pond_path};
+use super::Env;
 use crate::output;
-use anyhow::Context;
-use pond_store::{Node, NodeKind, PondPath, View};
+use pond_store::{Node, NodeKind, View};
 use serde::Serialize;
 use std::io::Write;
 use std::process::ExitCode;
@@ -30,8 +29,6 @@ struct Report {
     entries: Vec<Entry>,
 }
 
-const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
-
 pub fn run(
     env: &Env<'_>,
     glob: Option<&str>,
@@ -40,7 +37,7 @@ pub fn run(
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
     let snapshot = env.pond.snapshot()?;
-    let nodes = matching(&snapshot, glob.unwrap_or("/"))?;
+    let nodes = snapshot.select(glob.unwrap_or("/"))?;
     let entries = nodes
         .into_iter()
         .map(|node| describe(&snapshot, node))
@@ -72,46 +69,6 @@ pub fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The nodes `pattern` selects, sorted by path.
-pub fn matching(view: &View, pattern: &str) -> anyhow::Result<Vec<Node>> {
-    if !pattern.contains(GLOB_CHARS) {
-        let node = view.resolve(&pond_path(pattern)?)?;
-        return Ok(if node.kind == NodeKind::Dir {
-            view.children(&node)?
-        } else {
-            vec![node]
-        });
-    }
-    let absolute = if pattern.starts_with('/') {
-        pattern.to_string()
-    } else {
-        format!("/{pattern}")
-    };
-    let matcher = globset::GlobBuilder::new(&absolute)
-        .literal_separator(true)
-        .build()
-        .with_context(|| format!("invalid glob {pattern:?}"))?
-        .compile_matcher();
-    // Walk only below the components that hold no glob characters.
-    let fixed: Vec<&str> = absolute
-        .trim_start_matches('/')
-        .split('/')
-        .take_while(|part| !part.contains(GLOB_CHARS))
-        .collect();
-    let base = PondPath::parse(&format!("/{}", fixed.join("/")))?;
-    let Some(base_node) = view.lookup(&base)? else {
-        return Ok(Vec::new());
-    };
-    if base_node.kind != NodeKind::Dir {
-        return Ok(Vec::new());
-    }
-    Ok(view
-        .walk(&base_node)?
-        .into_iter()
-        .filter(|node| matcher.is_match(node.path.to_string()))
-        .collect())
 }
 
 fn describe(view: &View, node: Node) -> anyhow::Result<Entry> {
