@@ -1,8 +1,8 @@
 //! `pond list [GLOB] [-l]`: a directory's children, or every path matching a glob.
 //!
-//! Selection is [`pond_store::View::select`]: without glob characters the argument names a node:
-//! else lists itself. With them (`*` within a component, `**` across components, `?`, `[..]`,
-//! `{a,b}`) every node below the glob's fixed prefix is matched against it.
+//! Selection is [`pond_store::View::select`]: a directory lists its children, a file or
+//! factory node itself, and a glob (`*` within a component, `**` across components, `?`,
+//! `[..]`, `{a,b}`) every node below its fixed prefix that matches.
 
 use super::Env;
 use crate::output;
