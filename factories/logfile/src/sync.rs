@@ -154,8 +154,19 @@ pub fn sync(
     let mut claimed: HashSet<usize> = HashSet::new();
     let mut decisions: Vec<Option<Decision>> = (0..tracked.len()).map(|_| None).collect();
 
+    // A mirrored file already known to be gone from the host stays as it is: its path and inode
+    // may be reused by an unrelated file, which is new content.
+    for (t, file) in tracked.iter().enumerate() {
+        if !file.state.present {
+            decisions[t] = Some(Decision::Keep);
+        }
+    }
+
     // Same path, same inode.
     for (t, file) in tracked.iter().enumerate() {
+        if decisions[t].is_some() {
+            continue;
+        }
         let Some(&h) = by_path.get(Path::new(&file.state.host_path)) else {
             continue;
         };
