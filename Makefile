@@ -4,7 +4,13 @@ SHELL := bash
 
 TOOLS := $(CURDIR)/.tools
 B3SUM_VERSION := 1.8.7
+VENV := $(CURDIR)/.venv
+SECANTUSDB_VERSION := 0.7.0b3
+PYMONGO_VERSION := 4.20.0
+PYTHON ?= python3
 export PATH := $(TOOLS)/bin:$(PATH)
+# Tests that need a MongoDB-protocol server start this one (see crates/pond/tests/support/mongo.rs).
+export SECANTUSD := $(VENV)/bin/secantusd-py
 
 .PHONY: test demo tools build fmt-check clippy unit clean-tools
 
@@ -21,11 +27,16 @@ demo: build
 build:
 	cargo build --locked -p pond
 
-## tools: b3sum (tests compare pond's hashes with it), installed under .tools/
-tools: $(TOOLS)/bin/b3sum
+## tools: b3sum (tests compare pond's hashes with it) under .tools/, SecantusDB and pymongo in .venv/
+tools: $(TOOLS)/bin/b3sum $(VENV)/.installed
+
+$(VENV)/.installed:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check SecantusDB==$(SECANTUSDB_VERSION) pymongo==$(PYMONGO_VERSION)
+	touch $@
 
 $(TOOLS)/bin/b3sum:
 	cargo install b3sum --version $(B3SUM_VERSION) --locked --root $(TOOLS)
 
 clean-tools:
-	rm -rf $(TOOLS)
+	rm -rf $(TOOLS) $(VENV)

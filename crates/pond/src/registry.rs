@@ -6,5 +6,5 @@ use pond_factory::Registry;
 
 /// Every built-in factory.
 pub fn registry() -> Registry {
-    Registry::new(vec![&pond_logfile::Logfile])
+    Registry::new(vec![&pond_logfile::Logfile, &pond_mongo::Mongo])
 }

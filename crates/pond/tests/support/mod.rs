@@ -1,6 +1,8 @@
 //! Test harness: a temp pond and a temp host directory, and the real `pond` binary.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod mongo;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,0 +1,576 @@
+//! Turning one JSON line into the documents to store.
+//!
+//! A line is parsed straight into BSON, transformed (timestamps from the entry itself into BSON
+//! dates, decimal strings into exact Decimal128, a deterministic `_id`), and encoded once into a
+//! raw document whose size is checked against MongoDB's 16 MiB limit. Anything that cannot be
+//! stored is a [`Reject`] with a reason; the caller dead-letters the line.
+//!
+//! Presets encode what we know of the Hyperliquid node's files (see `../shared/samples/`):
+//! - `hyperliquid/node_trades`: naive UTC `time` (3 to 9 fraction digits), `px`, `sz` and
+//!   `side_info.*.start_pos` as decimals, `_id` from time, coin, px, sz and both sides' oid and
+//!   start_pos (trades have no id, and `hash` is shared, all zeros for TWAP slices).
+//! - `hyperliquid/node_fills`: `[user, fill]` lines; `_id` from tid + user.
+//! - `hyperliquid/node_fills_by_block`: one document per fill, with `block_number` and
+//!   `block_time`; `_id` from tid + user.
+//!
+//! Natural keys make re-appended lines (node restarts) land on the same `_id`.
+
+use mongodb::bson::{self, Bson, DateTime, Decimal128, Document, RawDocumentBuf};
+
+/// MongoDB's document size limit.
+pub const MAX_DOCUMENT: usize = 16 * 1024 * 1024;
+
+/// Why a line cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reject(pub String);
+
+type Result<T> = std::result::Result<T, Reject>;
+
+fn reject<T>(reason: impl Into<String>) -> Result<T> {
+    Err(Reject(reason.into()))
+}
+
+/// One step of a field path: `a`, `0`, or `*` (every element of an array).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+    Any,
+}
+
+/// A dotted field path such as `side_info.*.start_pos`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldPath {
+    pub text: String,
+    segments: Vec<Segment>,
+}
+
+impl FieldPath {
+    /// Parses `a.b.0.c` / `a.*.c`.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        if text.is_empty() || text.split('.').any(str::is_empty) {
+            return Err(format!("{text:?} is not a field path"));
+        }
+        let segments = text
+            .split('.')
+            .map(|part| match part {
+                "*" => Segment::Any,
+                _ => part
+                    .parse::<usize>()
+                    .map(Segment::Index)
+                    .unwrap_or_else(|_| Segment::Key(part.to_string())),
+            })
+            .collect();
+        Ok(Self {
+            text: text.to_string(),
+            segments,
+        })
+    }
+}
+
+fn collect<'a>(value: &'a Bson, segments: &[Segment], out: &mut Vec<&'a Bson>) {
+    let Some((first, rest)) = segments.split_first() else {
+        out.push(value);
+        return;
+    };
+    match (first, value) {
+        (Segment::Key(key), Bson::Document(doc)) => {
+            if let Some(v) = doc.get(key) {
+                collect(v, rest, out);
+            }
+        }
+        (Segment::Index(i), Bson::Array(items)) => {
+            if let Some(v) = items.get(*i) {
+                collect(v, rest, out);
+            }
+        }
+        (Segment::Any, Bson::Array(items)) => items.iter().for_each(|v| collect(v, rest, out)),
+        _ => {}
+    }
+}
+
+/// Applies `f` to every value at `segments`; `Ok(0)` when nothing is there.
+fn update(
+    value: &mut Bson,
+    segments: &[Segment],
+    f: &mut dyn FnMut(&mut Bson) -> Result<()>,
+) -> Result<usize> {
+    let Some((first, rest)) = segments.split_first() else {
+        f(value)?;
+        return Ok(1);
+    };
+    match (first, value) {
+        (Segment::Key(key), Bson::Document(doc)) => match doc.get_mut(key) {
+            Some(v) => update(v, rest, f),
+            None => Ok(0),
+        },
+        (Segment::Index(i), Bson::Array(items)) => match items.get_mut(*i) {
+            Some(v) => update(v, rest, f),
+            None => Ok(0),
+        },
+        (Segment::Any, Bson::Array(items)) => {
+            let mut n = 0;
+            for v in items.iter_mut() {
+                n += update(v, rest, f)?;
+            }
+            Ok(n)
+        }
+        _ => Ok(0),
+    }
+}
+
+/// How an entry's own timestamp is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// `2025-06-24T02:56:36.172847427Z` or with `+02:00`.
+    Rfc3339,
+    /// `2025-06-24T02:56:36.172847427`: no zone, UTC (the Hyperliquid node).
+    NaiveUtc,
+    EpochSeconds,
+    EpochMillis,
+    EpochNanos,
+}
+
+impl TimeFormat {
+    /// Parses the config spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "rfc3339" => Self::Rfc3339,
+            "naive_utc" => Self::NaiveUtc,
+            "epoch_seconds" => Self::EpochSeconds,
+            "epoch_millis" => Self::EpochMillis,
+            "epoch_nanos" => Self::EpochNanos,
+            _ => return None,
+        })
+    }
+}
+
+/// Where `_id` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdSpec {
+    /// The pond file's node id and the line's byte offset.
+    Position,
+    /// A hash of these fields' values: a natural key.
+    Fields(Vec<FieldPath>),
+}
+
+/// The generic `jsonl` format's options.
+#[derive(Debug, Clone)]
+pub struct Jsonl {
+    pub id: IdSpec,
+    pub timestamp: Option<(FieldPath, TimeFormat)>,
+    pub decimals: Vec<FieldPath>,
+}
+
+/// A validated line format.
+#[derive(Debug, Clone)]
+pub enum Format {
+    Jsonl(Jsonl),
+    HlTrades,
+    HlFills,
+    HlFillsByBlock,
+}
+
+/// Where a line is: for position ids and dead letters.
+#[derive(Debug, Clone, Copy)]
+pub struct LineAt {
+    pub node: i64,
+    pub offset: u64,
+}
+
+fn paths(texts: &[&str]) -> Vec<FieldPath> {
+    texts
+        .iter()
+        .filter_map(|t| FieldPath::parse(t).ok())
+        .collect()
+}
+
+impl Format {
+    /// Turns one line (without its newline) into documents ready to insert.
+    pub fn transform(&self, line: &[u8], at: LineAt) -> Result<Vec<RawDocumentBuf>> {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            return reject("empty line");
+        }
+        let value: Bson = serde_json::from_slice(line).or_else(|e| {
+            if std::str::from_utf8(line).is_err() {
+                reject("line is not valid UTF-8")
+            } else {
+                reject(format!("malformed JSON: {e}"))
+            }
+        })?;
+        let docs = match self {
+            Format::Jsonl(options) => vec![jsonl(options, value, at)?],
+            Format::HlTrades => vec![hl_trade(value)?],
+            Format::HlFills => {
+                let Bson::Array(pair) = value else {
+                    return reject("expected a [user, fill] array");
+                };
+                vec![hl_fill(pair, None)?]
+            }
+            Format::HlFillsByBlock => hl_fills_by_block(value)?,
+        };
+        docs.iter().map(encode).collect()
+    }
+}
+
+fn encode(doc: &Document) -> Result<RawDocumentBuf> {
+    let raw =
+        RawDocumentBuf::from_document(doc).or_else(|e| reject(format!("cannot encode: {e}")))?;
+    if raw.as_bytes().len() > MAX_DOCUMENT {
+        return reject(format!(
+            "document is {} bytes, over MongoDB's {MAX_DOCUMENT}-byte limit",
+            raw.as_bytes().len()
+        ));
+    }
+    Ok(raw)
+}
+
+fn into_document(value: Bson) -> Result<Document> {
+    match value {
+        Bson::Document(doc) => Ok(doc),
+        other => reject(format!(
+            "expected a JSON object, found {}",
+            type_name(&other)
+        )),
+    }
+}
+
+fn type_name(value: &Bson) -> &'static str {
+    match value {
+        Bson::String(_) => "a string",
+        Bson::Array(_) => "an array",
+        Bson::Document(_) => "an object",
+        Bson::Boolean(_) => "a boolean",
+        Bson::Null => "null",
+        Bson::Int32(_) | Bson::Int64(_) | Bson::Double(_) => "a number",
+        _ => "a non-JSON value",
+    }
+}
+
+fn jsonl(options: &Jsonl, value: Bson, at: LineAt) -> Result<Document> {
+    let mut value = Bson::Document(into_document(value)?);
+    let id = match &options.id {
+        IdSpec::Position => Bson::String(format!("{}:{}", at.node, at.offset)),
+        IdSpec::Fields(fields) => natural_key(&value, fields)?,
+    };
+    for path in &options.decimals {
+        decimal(&mut value, path, false)?;
+    }
+    if let Some((path, format)) = &options.timestamp {
+        timestamp(&mut value, path, *format)?;
+    }
+    let mut doc = into_document(value)?;
+    doc.insert("_id", id);
+    Ok(doc)
+}
+
+/// A hex BLAKE3 of the fields' values: equal lines get equal ids.
+fn natural_key(value: &Bson, fields: &[FieldPath]) -> Result<Bson> {
+    let mut hasher = blake3::Hasher::new();
+    for field in fields {
+        let mut found = Vec::new();
+        collect(value, &field.segments, &mut found);
+        if found.is_empty() {
+            return reject(format!("key field {} is missing", field.text));
+        }
+        for v in found {
+            // Type-tagged so that "1" and 1 differ; \x1f separates values.
+            match v {
+                Bson::String(s) => {
+                    hasher.update(b"s");
+                    hasher.update(s.as_bytes());
+                }
+                Bson::Int32(n) => {
+                    hasher.update(format!("i{n}").as_bytes());
+                }
+                Bson::Int64(n) => {
+                    hasher.update(format!("i{n}").as_bytes());
+                }
+                Bson::Null => {
+                    hasher.update(b"n");
+                }
+                other => {
+                    hasher.update(format!("x{other}").as_bytes());
+                }
+            }
+            hasher.update(b"\x1f");
+        }
+    }
+    let hex = hasher.finalize().to_hex();
+    Ok(Bson::String(hex[..32].to_string()))
+}
+
+/// Converts decimal strings at `path` into Decimal128; `optional` paths may be absent.
+fn decimal(value: &mut Bson, path: &FieldPath, optional: bool) -> Result<()> {
+    let found = update(value, &path.segments, &mut |v| {
+        let Bson::String(text) = v else {
+            return reject(format!(
+                "decimal field {} is {}, expected a string like \"0.4511\"",
+                path.text,
+                type_name(v)
+            ));
+        };
+        let parsed = parse_decimal(text).ok_or_else(|| {
+            Reject(format!(
+                "decimal field {} is {text:?}, not a decimal",
+                path.text
+            ))
+        })?;
+        *v = Bson::Decimal128(parsed);
+        Ok(())
+    })?;
+    if found == 0 && !optional {
+        return reject(format!("decimal field {} is missing", path.text));
+    }
+    Ok(())
+}
+
+fn parse_decimal(text: &str) -> Option<Decimal128> {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty()
+        || !digits_ok(int)
+        || !digits_ok(frac)
+        || (body.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Replaces the timestamp at `path` with a BSON date and adds `<field>_ns` (epoch nanoseconds)
+/// so that sub-millisecond precision is kept.
+fn timestamp(value: &mut Bson, path: &FieldPath, format: TimeFormat) -> Result<()> {
+    let mut nanos = None;
+    let found = update(value, &path.segments, &mut |v| {
+        let ns = match (format, &*v) {
+            (TimeFormat::Rfc3339 | TimeFormat::NaiveUtc, Bson::String(text)) => {
+                parse_datetime(text, format == TimeFormat::NaiveUtc).ok_or_else(|| {
+                    Reject(format!(
+                        "timestamp field {} is {text:?}, not a {format:?} time",
+                        path.text
+                    ))
+                })?
+            }
+            (TimeFormat::EpochSeconds, n) => epoch(n, 1_000_000_000, path)?,
+            (TimeFormat::EpochMillis, n) => epoch(n, 1_000_000, path)?,
+            (TimeFormat::EpochNanos, n) => epoch(n, 1, path)?,
+            (_, other) => {
+                return reject(format!(
+                    "timestamp field {} is {}, expected a string",
+                    path.text,
+                    type_name(other)
+                ));
+            }
+        };
+        *v = Bson::DateTime(DateTime::from_millis(ns.div_euclid(1_000_000) as i64));
+        nanos = Some(ns);
+        Ok(())
+    })?;
+    if found == 0 {
+        return reject(format!("timestamp field {} is missing", path.text));
+    }
+    if let (Some(ns), Some(Segment::Key(last))) = (nanos, path.segments.last()) {
+        // The extra field goes beside the timestamp: `time` -> `time_ns`.
+        let parent = &path.segments[..path.segments.len() - 1];
+        let key = format!("{last}_ns");
+        update(value, parent, &mut |p| {
+            if let Bson::Document(doc) = p {
+                doc.insert(key.clone(), Bson::Int64(ns as i64));
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+fn epoch(value: &Bson, unit_ns: i128, path: &FieldPath) -> Result<i128> {
+    let n = match value {
+        Bson::Int32(n) => i128::from(*n),
+        Bson::Int64(n) => i128::from(*n),
+        other => {
+            return reject(format!(
+                "timestamp field {} is {}, expected an integer",
+                path.text,
+                type_name(other)
+            ));
+        }
+    };
+    Ok(n * unit_ns)
+}
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]` followed by `Z`/`±HH:MM` (or nothing when `naive`)
+/// into epoch nanoseconds.
+pub fn parse_datetime(text: &str, naive: bool) -> Option<i128> {
+    let b = text.as_bytes();
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        let digits = b.get(range)?;
+        digits.iter().try_fold(0i64, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        })
+    };
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !matches!(b[10], b'T' | b' ')
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&month)
+        || day < 1
+        || day > days_in_month(year, month)
+        || hour > 23
+        || minute > 59
+        || second > 60
+    {
+        return None;
+    }
+    let mut pos = 19;
+    let mut frac_ns = 0i64;
+    if b.get(pos) == Some(&b'.') {
+        let start = pos + 1;
+        let mut end = start;
+        while end < b.len() && b[end].is_ascii_digit() {
+            end += 1;
+        }
+        let digits = end - start;
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+        frac_ns = num(start..end)? * 10i64.pow((9 - digits) as u32);
+        pos = end;
+    }
+    let offset_secs = match &b[pos..] {
+        [] if naive => 0,
+        [b'Z'] | [b'z'] if !naive => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] if !naive => {
+            let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+            let minutes = (digit(*h1)? * 10 + digit(*h2)?) * 60 + digit(*m1)? * 10 + digit(*m2)?;
+            if *sign == b'+' {
+                minutes * 60
+            } else {
+                -minutes * 60
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(year, month, day);
+    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
+    Some(i128::from(secs) * 1_000_000_000 + i128::from(frac_ns))
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn hl_trade(value: Bson) -> Result<Document> {
+    let mut value = Bson::Document(into_document(value)?);
+    let id = natural_key(
+        &value,
+        &paths(&[
+            "time",
+            "coin",
+            "px",
+            "sz",
+            "side_info.0.oid",
+            "side_info.0.start_pos",
+            "side_info.1.oid",
+            "side_info.1.start_pos",
+        ]),
+    )?;
+    for path in paths(&["px", "sz"]) {
+        decimal(&mut value, &path, false)?;
+    }
+    for path in paths(&["side_info.*.start_pos"]) {
+        decimal(&mut value, &path, true)?;
+    }
+    for path in paths(&["time"]) {
+        timestamp(&mut value, &path, TimeFormat::NaiveUtc)?;
+    }
+    let mut doc = into_document(value)?;
+    doc.insert("_id", id);
+    Ok(doc)
+}
+
+/// A fill (`[user, fill]`), with the block's number and time when it came from a block.
+fn hl_fill(pair: Vec<Bson>, block: Option<(&Option<Bson>, &Option<Bson>)>) -> Result<Document> {
+    let [user, fill]: [Bson; 2] = pair
+        .try_into()
+        .map_err(|_| Reject("expected a [user, fill] pair".to_string()))?;
+    let Bson::String(user) = user else {
+        return reject("the user in [user, fill] is not a string");
+    };
+    let mut fill = into_document(fill)?;
+    fill.insert("user", user);
+    let mut value = Bson::Document(fill);
+    let id = natural_key(&value, &paths(&["tid", "user"]))?;
+    for path in paths(&["px", "sz"]) {
+        decimal(&mut value, &path, false)?;
+    }
+    for path in paths(&["startPosition", "closedPnl", "fee"]) {
+        decimal(&mut value, &path, true)?;
+    }
+    for path in paths(&["time"]) {
+        timestamp(&mut value, &path, TimeFormat::EpochMillis)?;
+    }
+    let mut doc = into_document(value)?;
+    if let Some((number, time)) = block {
+        if let Some(number) = number {
+            doc.insert("block_number", number.clone());
+        }
+        if let Some(time) = time {
+            let mut holder = Bson::Document(bson::doc! { "block_time": time.clone() });
+            for path in paths(&["block_time"]) {
+                timestamp(&mut holder, &path, TimeFormat::NaiveUtc)?;
+            }
+            if let Bson::Document(parts) = holder {
+                doc.extend(parts);
+            }
+        }
+    }
+    doc.insert("_id", id);
+    Ok(doc)
+}
+
+fn hl_fills_by_block(value: Bson) -> Result<Vec<Document>> {
+    let mut block = into_document(value)?;
+    let Some(Bson::Array(events)) = block.remove("events") else {
+        return reject("expected an `events` array");
+    };
+    let number = block.remove("block_number");
+    let time = block.remove("block_time");
+    events
+        .into_iter()
+        .map(|event| match event {
+            Bson::Array(pair) => hl_fill(pair, Some((&number, &time))),
+            other => reject(format!(
+                "an event is {}, expected [user, fill]",
+                type_name(&other)
+            )),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

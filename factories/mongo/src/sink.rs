@@ -1,0 +1,351 @@
+//! Writing batches to MongoDB exactly once: unordered `insert_many`, duplicate keys counted as
+//! already stored, transient failures retried with capped exponential backoff and jitter until a
+//! deadline, permanent per-document failures dead-lettered.
+//!
+//! Every document has a deterministic `_id`, so a retry of a batch that partly succeeded (or a
+//! re-run after a crash) only meets E11000 for what is already there.
+
+use crate::config::Settings;
+use mongodb::bson::{Binary, Bson, Document, RawDocumentBuf, doc, spec::BinarySubtype};
+use mongodb::error::{Error, ErrorKind, WriteFailure};
+use mongodb::options::{ClientOptions, CollectionOptions, IndexOptions, WriteConcern};
+use mongodb::{Client, Collection, IndexModel};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Server error codes that mean "try again": shutdown, elections, network, pool resets.
+const TRANSIENT_CODES: &[i32] = &[
+    6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436, 64, 112, 133, 134, 150, 152,
+    234,
+];
+const DUPLICATE_KEY: i32 = 11000;
+/// Bytes of a rejected line kept in its dead letter.
+pub const DEAD_LETTER_RAW: usize = 4096;
+
+/// Why writing stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    #[error("MongoDB at {uri}: {message}")]
+    Connect { uri: String, message: String },
+    #[error("gave up after {attempts} attempts over {secs} s (retry_deadline_secs): {last}")]
+    GaveUp {
+        attempts: u32,
+        secs: u64,
+        last: String,
+    },
+    #[error("MongoDB refused the write: {0}")]
+    Fatal(String),
+}
+
+/// Counters reported by `sync`.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub inserted: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub retries: AtomicU64,
+}
+
+/// Where a document came from, for dead letters.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub offset: u64,
+    pub raw: Vec<u8>,
+    pub line_len: u64,
+}
+
+/// One batch: documents and dead letters from consecutive lines of one file.
+#[derive(Debug)]
+pub struct Batch {
+    pub docs: Vec<RawDocumentBuf>,
+    pub origins: Vec<Origin>,
+    pub dead: Vec<Document>,
+}
+
+/// A dead-letter document for the line at `offset` of `pond_path`.
+pub fn dead_letter(
+    node: i64,
+    pond_path: &str,
+    origin: &Origin,
+    part: usize,
+    reason: &str,
+) -> Document {
+    let raw = match std::str::from_utf8(&origin.raw) {
+        Ok(text) => Bson::String(text.to_string()),
+        Err(_) => Bson::Binary(Binary {
+            subtype: BinarySubtype::Generic,
+            bytes: origin.raw.clone(),
+        }),
+    };
+    doc! {
+        "_id": format!("{node}:{}:{part}", origin.offset),
+        "pond_path": pond_path,
+        "node": node,
+        "offset": origin.offset as i64,
+        "line_len": origin.line_len as i64,
+        "raw": raw,
+        "reason": reason,
+    }
+}
+
+/// The destination collections.
+#[derive(Clone)]
+pub struct Sink {
+    main: Collection<RawDocumentBuf>,
+    dead: Collection<Document>,
+    deadline: Instant,
+    retry_secs: u64,
+}
+
+impl Sink {
+    /// Connects (lazily: the first write finds the server) and prepares the collections.
+    pub async fn connect(settings: &Settings) -> Result<Self, SinkError> {
+        let connect_error = |e: Error| SinkError::Connect {
+            uri: redact(&settings.uri),
+            message: first_line(&e.to_string()),
+        };
+        let mut options = ClientOptions::parse(&settings.uri)
+            .await
+            .map_err(connect_error)?;
+        options.app_name.get_or_insert_with(|| "pond".to_string());
+        // Fail fast inside one attempt; the retry loop below owns the overall deadline.
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(3));
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(3));
+        let client = Client::with_options(options).map_err(connect_error)?;
+        let write_concern = if settings.majority {
+            WriteConcern::majority()
+        } else {
+            WriteConcern::nodes(settings.write_nodes)
+        };
+        let collection_options = CollectionOptions::builder()
+            .write_concern(write_concern)
+            .build();
+        let db = client.database(&settings.database);
+        Ok(Self {
+            main: db.collection_with_options(&settings.collection, collection_options.clone()),
+            dead: db.collection_with_options(&settings.dead_letter, collection_options),
+            deadline: Instant::now() + settings.retry_deadline,
+            retry_secs: settings.retry_deadline.as_secs(),
+        })
+    }
+
+    /// Creates the configured indexes (idempotent), retrying transient errors.
+    pub async fn ensure_indexes(
+        &self,
+        settings: &Settings,
+        stats: &Stats,
+    ) -> Result<(), SinkError> {
+        for index in &settings.indexes {
+            let options = IndexOptions::builder()
+                .unique(index.unique.then_some(true))
+                .name(index.name.clone())
+                .build();
+            let model = IndexModel::builder()
+                .keys(index.keys.clone())
+                .options(options)
+                .build();
+            self.retry(stats, || async {
+                self.main.create_index(model.clone()).await.map(|_| ())
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a batch: documents, then dead letters. Returns once MongoDB acknowledged all of
+    /// them (or counted them as already stored), or the deadline passed.
+    pub async fn write(
+        &self,
+        batch: Batch,
+        node: i64,
+        pond_path: &str,
+        stats: &Stats,
+    ) -> Result<(), SinkError> {
+        let mut pending: Vec<usize> = (0..batch.docs.len()).collect();
+        let mut dead = batch.dead;
+        let mut attempt = 0u32;
+        while !pending.is_empty() {
+            let docs: Vec<&RawDocumentBuf> = pending.iter().map(|&i| &batch.docs[i]).collect();
+            let error = match self.main.insert_many(docs).ordered(false).await {
+                Ok(_) => {
+                    stats
+                        .inserted
+                        .fetch_add(pending.len() as u64, Ordering::Relaxed);
+                    break;
+                }
+                Err(e) => e,
+            };
+            let mut retry_all = false;
+            let mut retry = Vec::new();
+            match error.kind.as_ref() {
+                ErrorKind::InsertMany(failure) => {
+                    let write_errors = failure.write_errors.clone().unwrap_or_default();
+                    let mut failed = vec![false; pending.len()];
+                    for we in &write_errors {
+                        let Some(slot) = failed.get_mut(we.index) else {
+                            continue;
+                        };
+                        *slot = true;
+                        let doc_index = pending[we.index];
+                        if we.code == DUPLICATE_KEY {
+                            stats.duplicates.fetch_add(1, Ordering::Relaxed);
+                        } else if TRANSIENT_CODES.contains(&we.code) {
+                            retry.push(doc_index);
+                        } else {
+                            let origin = &batch.origins[doc_index];
+                            dead.push(dead_letter(
+                                node,
+                                pond_path,
+                                origin,
+                                doc_index,
+                                &format!(
+                                    "MongoDB rejected the document: code {}: {}",
+                                    we.code, we.message
+                                ),
+                            ));
+                        }
+                    }
+                    let ok = failed.iter().filter(|f| !**f).count() as u64;
+                    stats.inserted.fetch_add(ok, Ordering::Relaxed);
+                    if failure.write_concern_error.is_some() {
+                        // Applied but not acknowledged at the requested level: write it again
+                        // (the retry meets duplicates) until the concern is met.
+                        retry_all = true;
+                        stats.inserted.fetch_sub(ok, Ordering::Relaxed);
+                    }
+                }
+                _ if is_transient(&error) => retry_all = true,
+                _ => return Err(SinkError::Fatal(first_line(&error.to_string()))),
+            }
+            if !retry_all && retry.is_empty() {
+                break;
+            }
+            if !retry_all {
+                pending = retry;
+            }
+            attempt += 1;
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+            self.backoff(attempt, &error).await?;
+        }
+        if !dead.is_empty() {
+            let count = dead.len() as u64;
+            let mut attempt = 0u32;
+            loop {
+                match self.dead.insert_many(&dead).ordered(false).await {
+                    Ok(_) => break,
+                    Err(e) => {
+                        let only_duplicates = matches!(e.kind.as_ref(), ErrorKind::InsertMany(f)
+                            if f.write_concern_error.is_none()
+                                && f.write_errors.as_ref().is_some_and(|w| w.iter().all(|we| we.code == DUPLICATE_KEY)));
+                        if only_duplicates {
+                            break;
+                        }
+                        if !is_transient(&e) && !matches!(e.kind.as_ref(), ErrorKind::InsertMany(_))
+                        {
+                            return Err(SinkError::Fatal(first_line(&e.to_string())));
+                        }
+                        attempt += 1;
+                        stats.retries.fetch_add(1, Ordering::Relaxed);
+                        self.backoff(attempt, &e).await?;
+                    }
+                }
+            }
+            stats.dead_lettered.fetch_add(count, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    async fn retry<F, Fut>(&self, stats: &Stats, mut op: F) -> Result<(), SinkError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = mongodb::error::Result<()>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Ok(()) => return Ok(()),
+                Err(e) if is_transient(&e) => {
+                    attempt += 1;
+                    stats.retries.fetch_add(1, Ordering::Relaxed);
+                    self.backoff(attempt, &e).await?;
+                }
+                Err(e) => return Err(SinkError::Fatal(first_line(&e.to_string()))),
+            }
+        }
+    }
+
+    /// Sleeps 100 ms x 2^attempt (capped at 5 s) with +-50% jitter, or gives up at the deadline.
+    async fn backoff(&self, attempt: u32, last: &Error) -> Result<(), SinkError> {
+        let base = Duration::from_millis(100)
+            .saturating_mul(1 << attempt.min(6))
+            .min(Duration::from_secs(5));
+        let jitter = 0.5 + (jitter_seed() % 1000) as f64 / 1000.0;
+        let pause = base.mul_f64(jitter);
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(SinkError::GaveUp {
+                attempts: attempt,
+                secs: self.retry_secs,
+                last: first_line(&last.to_string()),
+            });
+        }
+        tracing::warn!(
+            attempt,
+            "MongoDB write failed, retrying in {pause:?}: {}",
+            first_line(&last.to_string())
+        );
+        tokio::time::sleep(pause.min(self.deadline - now)).await;
+        Ok(())
+    }
+}
+
+fn is_transient(error: &Error) -> bool {
+    if error.contains_label("RetryableWriteError")
+        || error.contains_label("TransientTransactionError")
+    {
+        return true;
+    }
+    match error.kind.as_ref() {
+        ErrorKind::Io(_)
+        | ErrorKind::ConnectionPoolCleared { .. }
+        | ErrorKind::ServerSelection { .. } => true,
+        ErrorKind::Command(command) => TRANSIENT_CODES.contains(&command.code),
+        ErrorKind::Write(WriteFailure::WriteConcernError(_)) => true,
+        ErrorKind::Write(WriteFailure::WriteError(we)) => TRANSIENT_CODES.contains(&we.code),
+        ErrorKind::InsertMany(failure) => failure.write_concern_error.is_some(),
+        _ => false,
+    }
+}
+
+/// A cheap varying number for jitter (not a timestamp of any stored data).
+fn jitter_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    u64::from(nanos).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7
+}
+
+fn first_line(text: &str) -> String {
+    text.lines()
+        .next()
+        .unwrap_or(text)
+        .chars()
+        .take(500)
+        .collect()
+}
+
+/// The URI without its password, for messages.
+pub fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &uri[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &uri[..scheme + 3], &uri[at..])
+        }
+        _ => uri.to_string(),
+    }
+}

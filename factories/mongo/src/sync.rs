@@ -1,0 +1,410 @@
+//! `sync`: drain every new complete line of the source files into MongoDB.
+//!
+//! # Flow
+//! The caller's thread reads each file from its cursor (the pond is read in the transaction
+//! that will record the new cursors), splits complete lines, transforms them
+//! ([`crate::format`]) and cuts batches. Each batch is written by a task on a small tokio
+//! runtime ([`crate::sink`]); at most `max_in_flight` are in flight, and the reader waits for a
+//! free slot, so memory stays bounded however far behind the destination is. Acknowledgements
+//! come back out of order; a file's cursor advances only over the contiguous acknowledged
+//! prefix of its batches. A partial last line (no newline yet) is left for the next run.
+//! The cursors are written to the pond when the run ends; after a crash the next run re-sends
+//! from the last recorded cursor and MongoDB's duplicate-key errors absorb what was stored.
+
+use crate::config::Settings;
+use crate::format::LineAt;
+use crate::sink::{Batch, DEAD_LETTER_RAW, Origin, Sink, SinkError, Stats, dead_letter};
+use pond_store::{Node, NodeKind, StoreError, Transaction, View};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Version of [`Cursor`]'s JSON.
+const CURSOR_FORMAT: u32 = 1;
+
+/// What is remembered per source file: the offset after the last stored line.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cursor {
+    pub format: u32,
+    pub offset: u64,
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+/// The node-state key of the factory node `factory_id`.
+pub fn cursor_key(factory_id: i64) -> String {
+    format!("mongo:{factory_id}")
+}
+
+/// Reads the cursor of file `node`.
+pub fn load_cursor(view: &View, factory_id: i64, node: i64) -> Result<Cursor, StoreError> {
+    match view.state(node, &cursor_key(factory_id))? {
+        None => Ok(Cursor::default()),
+        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            node,
+            detail: format!("mongo cursor does not parse: {e}"),
+        }),
+    }
+}
+
+/// Writes the cursor of file `node`.
+pub fn save_cursor(
+    txn: &mut Transaction,
+    factory_id: i64,
+    node: i64,
+    cursor: &Cursor,
+) -> Result<(), StoreError> {
+    let cursor = Cursor {
+        format: CURSOR_FORMAT,
+        ..cursor.clone()
+    };
+    let bytes = serde_json::to_vec(&cursor).map_err(|e| StoreError::Corrupt {
+        node,
+        detail: e.to_string(),
+    })?;
+    txn.set_state(node, &cursor_key(factory_id), &bytes)
+}
+
+/// Why a sync failed as a whole.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("starting the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// One file in the report.
+#[derive(Debug, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub cursor: u64,
+    pub size: u64,
+}
+
+/// The `sync --json` document.
+#[derive(Debug, Serialize)]
+pub struct SyncReport {
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+    pub retries: u64,
+    pub dry_run: bool,
+    pub files: Vec<FileReport>,
+    #[serde(skip)]
+    pub errors: Vec<String>,
+}
+
+/// The files the source glob selects.
+pub fn source_files(view: &View, settings: &Settings) -> Result<Vec<Node>, StoreError> {
+    Ok(view
+        .select(&settings.source)?
+        .into_iter()
+        .filter(|n| n.kind == NodeKind::File)
+        .collect())
+}
+
+/// Per-file acknowledgement bookkeeping: the cursor moves over contiguous acknowledged batches.
+struct Progress {
+    cursor: u64,
+    next_seq: u64,
+    next_ack: u64,
+    acked: BTreeMap<u64, u64>,
+    error: Option<String>,
+}
+
+impl Progress {
+    fn ack(&mut self, seq: u64, end: u64) {
+        self.acked.insert(seq, end);
+        while let Some(end) = self.acked.remove(&self.next_ack) {
+            self.cursor = end;
+            self.next_ack += 1;
+        }
+    }
+}
+
+type Ack = (usize, u64, u64, Result<(), SinkError>);
+
+/// Runs one sync; cursors are written into `txn`.
+pub fn sync(
+    txn: &mut Transaction,
+    factory_id: i64,
+    settings: &Settings,
+    dry_run: bool,
+) -> Result<SyncReport, SyncError> {
+    let files = source_files(txn, settings)?;
+    let mut progress = Vec::with_capacity(files.len());
+    let mut sizes = Vec::with_capacity(files.len());
+    for file in &files {
+        let cursor = load_cursor(txn, factory_id, file.id)?;
+        progress.push(Progress {
+            cursor: cursor.offset,
+            next_seq: 0,
+            next_ack: 0,
+            acked: BTreeMap::new(),
+            error: cursor.last_error,
+        });
+        sizes.push(txn.file_len(file.id)?);
+    }
+    let stats = Arc::new(Stats::default());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(SyncError::Runtime)?;
+    let mut errors = Vec::new();
+    let starting: Vec<u64> = progress.iter().map(|p| p.cursor).collect();
+    runtime.block_on(async {
+        let sink = if dry_run {
+            None
+        } else {
+            let sink = Sink::connect(settings).await?;
+            sink.ensure_indexes(settings, &stats).await?;
+            Some(sink)
+        };
+        let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
+        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
+        let mut failed = false;
+        let mut handle_ack = |(fi, seq, end, result): Ack,
+                              progress: &mut Vec<Progress>,
+                              failed: &mut bool| match result {
+            Ok(()) => progress[fi].ack(seq, end),
+            Err(e) => {
+                let message = format!("{}: {e}", files[fi].path);
+                progress[fi].error = Some(e.to_string());
+                errors.push(message);
+                *failed = true;
+            }
+        };
+        'files: for (fi, file) in files.iter().enumerate() {
+            let start = progress[fi].cursor;
+            if start >= sizes[fi] {
+                continue;
+            }
+            let mut reader = txn.read_range(file.id, start, sizes[fi])?;
+            let mut lines = LineSplitter::new(start);
+            let mut batch = new_batch(settings.batch_size);
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = reader.read(&mut buf).map_err(|e| StoreError::Corrupt {
+                    node: file.id,
+                    detail: e.to_string(),
+                })?;
+                if n == 0 {
+                    break;
+                }
+                lines.push(&buf[..n]);
+                while let Some((offset, line)) = lines.next_line() {
+                    add_line(settings, file, offset, &line, &mut batch);
+                    if batch.docs.len() + batch.dead.len() >= settings.batch_size {
+                        let end = offset + line.len() as u64 + 1;
+                        dispatch(
+                            fi,
+                            end,
+                            std::mem::replace(&mut batch, new_batch(settings.batch_size)),
+                            &mut progress[fi],
+                            &sink,
+                            &slots,
+                            &ack_tx,
+                            file,
+                            &stats,
+                        )
+                        .await;
+                    }
+                    while let Ok(ack) = ack_rx.try_recv() {
+                        handle_ack(ack, &mut progress, &mut failed);
+                    }
+                    if failed {
+                        break 'files;
+                    }
+                }
+            }
+            if !batch.docs.is_empty() || !batch.dead.is_empty() {
+                let end = lines.consumed();
+                dispatch(
+                    fi,
+                    end,
+                    batch,
+                    &mut progress[fi],
+                    &sink,
+                    &slots,
+                    &ack_tx,
+                    file,
+                    &stats,
+                )
+                .await;
+            } else if lines.consumed() > progress[fi].cursor
+                && progress[fi].next_seq == progress[fi].next_ack
+            {
+                // Only lines that produced nothing (an empty `events` block): nothing to wait for.
+                progress[fi].cursor = lines.consumed();
+            }
+        }
+        drop(ack_tx);
+        while let Some(ack) = ack_rx.recv().await {
+            handle_ack(ack, &mut progress, &mut failed);
+        }
+        Ok::<(), SyncError>(())
+    })?;
+    if !dry_run {
+        for (fi, file) in files.iter().enumerate() {
+            let p = &progress[fi];
+            let had_error = errors
+                .iter()
+                .any(|e| e.starts_with(&format!("{}:", file.path)));
+            if p.cursor != starting[fi] || had_error || p.error.is_some() {
+                let cursor = Cursor {
+                    format: CURSOR_FORMAT,
+                    offset: p.cursor,
+                    last_error: if had_error { p.error.clone() } else { None },
+                };
+                save_cursor(txn, factory_id, file.id, &cursor)?;
+            }
+        }
+    }
+    Ok(SyncReport {
+        inserted: stats.inserted.load(Ordering::Relaxed),
+        duplicates: stats.duplicates.load(Ordering::Relaxed),
+        dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
+        retries: stats.retries.load(Ordering::Relaxed),
+        dry_run,
+        files: files
+            .iter()
+            .enumerate()
+            .map(|(fi, f)| FileReport {
+                path: f.path.to_string(),
+                cursor: if dry_run {
+                    starting[fi]
+                } else {
+                    progress[fi].cursor
+                },
+                size: sizes[fi],
+            })
+            .collect(),
+        errors,
+    })
+}
+
+fn new_batch(capacity: usize) -> Batch {
+    Batch {
+        docs: Vec::with_capacity(capacity),
+        origins: Vec::with_capacity(capacity),
+        dead: Vec::new(),
+    }
+}
+
+/// Transforms one line into the batch: documents, or a dead letter with the reason.
+fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &mut Batch) {
+    let origin = Origin {
+        offset,
+        raw: line[..line.len().min(DEAD_LETTER_RAW)].to_vec(),
+        line_len: line.len() as u64,
+    };
+    match settings.format.transform(
+        line,
+        LineAt {
+            node: file.id,
+            offset,
+        },
+    ) {
+        Ok(docs) => {
+            for doc in docs {
+                batch.docs.push(doc);
+                batch.origins.push(origin.clone());
+            }
+        }
+        Err(reject) => {
+            batch.dead.push(dead_letter(
+                file.id,
+                &file.path.to_string(),
+                &origin,
+                0,
+                &reject.0,
+            ));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    fi: usize,
+    end: u64,
+    batch: Batch,
+    progress: &mut Progress,
+    sink: &Option<Sink>,
+    slots: &Arc<tokio::sync::Semaphore>,
+    ack_tx: &tokio::sync::mpsc::UnboundedSender<Ack>,
+    file: &Node,
+    stats: &Arc<Stats>,
+) {
+    let seq = progress.next_seq;
+    progress.next_seq += 1;
+    let Some(sink) = sink.clone() else {
+        // Dry run: count what would be sent.
+        stats
+            .inserted
+            .fetch_add(batch.docs.len() as u64, Ordering::Relaxed);
+        stats
+            .dead_lettered
+            .fetch_add(batch.dead.len() as u64, Ordering::Relaxed);
+        let _ = ack_tx.send((fi, seq, end, Ok(())));
+        return;
+    };
+    // Waits while max_in_flight batches are being written: the reader slows down, nothing is
+    // dropped or buffered without limit. The semaphore is never closed.
+    let Ok(permit) = slots.clone().acquire_owned().await else {
+        return;
+    };
+    let ack_tx = ack_tx.clone();
+    let stats = stats.clone();
+    let (node, path) = (file.id, file.path.to_string());
+    tokio::spawn(async move {
+        let result = sink.write(batch, node, &path, &stats).await;
+        drop(permit);
+        let _ = ack_tx.send((fi, seq, end, result));
+    });
+}
+
+/// Splits a byte stream into complete lines, tracking their offsets.
+struct LineSplitter {
+    pending: Vec<u8>,
+    /// File offset of `pending[0]`.
+    base: u64,
+    scan_from: usize,
+}
+
+impl LineSplitter {
+    fn new(base: u64) -> Self {
+        Self {
+            pending: Vec::new(),
+            base,
+            scan_from: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.pending.extend_from_slice(bytes);
+    }
+
+    /// The next complete line (without its newline) and its offset.
+    fn next_line(&mut self) -> Option<(u64, Vec<u8>)> {
+        let at = self.pending[self.scan_from..]
+            .iter()
+            .position(|&b| b == b'\n')?
+            + self.scan_from;
+        let line: Vec<u8> = self.pending.drain(..=at).take(at).collect();
+        let offset = self.base;
+        self.base += at as u64 + 1;
+        self.scan_from = 0;
+        Some((offset, line))
+    }
+
+    /// Offset just after the last complete line returned.
+    fn consumed(&self) -> u64 {
+        self.base
+    }
+}
