@@ -199,7 +199,7 @@ pub fn sync(
                 }
                 lines.push(&buf[..n]);
                 while let Some((offset, line)) = lines.next_line() {
-                    add_line(settings, file, offset, &line, &mut batch);
+                    add_line(settings, file, offset, line, &mut batch);
                     if batch.docs.len() + batch.dead.len() >= settings.batch_size {
                         let end = offset + line.len() as u64 + 1;
                         dispatch(
@@ -371,40 +371,88 @@ async fn dispatch(
 
 /// Splits a byte stream into complete lines, tracking their offsets.
 struct LineSplitter {
-    pending: Vec<u8>,
-    /// File offset of `pending[0]`.
+    buf: Vec<u8>,
+    /// Start of the unconsumed bytes in `buf`.
+    start: usize,
+    /// File offset of `buf[start]`.
     base: u64,
-    scan_from: usize,
 }
 
 impl LineSplitter {
     fn new(base: u64) -> Self {
         Self {
-            pending: Vec::new(),
+            buf: Vec::new(),
+            start: 0,
             base,
-            scan_from: 0,
         }
     }
 
     fn push(&mut self, bytes: &[u8]) {
-        self.pending.extend_from_slice(bytes);
+        // Drop consumed lines once per chunk, not once per line.
+        self.buf.drain(..self.start);
+        self.start = 0;
+        self.buf.extend_from_slice(bytes);
     }
 
-    /// The next complete line (without its newline) and its offset.
-    fn next_line(&mut self) -> Option<(u64, Vec<u8>)> {
-        let at = self.pending[self.scan_from..]
-            .iter()
-            .position(|&b| b == b'\n')?
-            + self.scan_from;
-        let line: Vec<u8> = self.pending.drain(..=at).take(at).collect();
+    /// The next complete line (without its newline) and its file offset.
+    fn next_line(&mut self) -> Option<(u64, &[u8])> {
+        let newline = self.buf[self.start..].iter().position(|&b| b == b'\n')?;
+        let line = self.start..self.start + newline;
         let offset = self.base;
-        self.base += at as u64 + 1;
-        self.scan_from = 0;
-        Some((offset, line))
+        self.base += newline as u64 + 1;
+        self.start = line.end + 1;
+        Some((offset, &self.buf[line]))
     }
 
     /// Offset just after the last complete line returned.
     fn consumed(&self) -> u64 {
         self.base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines split across chunk boundaries come out whole with their offsets; a partial last
+    /// line stays until its newline arrives.
+    #[test]
+    fn line_splitter_keeps_offsets_across_chunks_and_holds_partial_lines() {
+        let text = b"ab\n\ncdef\ng";
+        let mut lines = LineSplitter::new(100);
+        let mut out = Vec::new();
+        for chunk in text.chunks(3) {
+            lines.push(chunk);
+            while let Some((offset, line)) = lines.next_line() {
+                out.push((offset, line.to_vec()));
+            }
+        }
+        assert_eq!(
+            out,
+            vec![
+                (100, b"ab".to_vec()),
+                (103, Vec::new()),
+                (104, b"cdef".to_vec())
+            ]
+        );
+        assert_eq!(lines.consumed(), 109);
+    }
+
+    /// The cursor moves only over batches acknowledged without a gap.
+    #[test]
+    fn cursor_advances_over_the_contiguous_acknowledged_prefix() {
+        let mut p = Progress {
+            cursor: 0,
+            next_seq: 3,
+            next_ack: 0,
+            acked: BTreeMap::new(),
+            error: None,
+        };
+        p.ack(1, 20);
+        assert_eq!(p.cursor, 0);
+        p.ack(2, 30);
+        assert_eq!(p.cursor, 0);
+        p.ack(0, 10);
+        assert_eq!(p.cursor, 30);
     }
 }
