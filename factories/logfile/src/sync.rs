@@ -186,7 +186,8 @@ pub fn sync(
             decisions[t] = Some(Decision::Keep);
             continue;
         };
-        let decision = if now.size >= len && matches(txn, file, handle, source, seed, &mut counter)? {
+        let decision = if now.size >= len && matches(txn, file, handle, source, seed, &mut counter)?
+        {
             Some(if now.size == len {
                 Decision::Touch { host: h }
             } else {
