@@ -20,8 +20,8 @@ test: tools
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
 
-## demo: a pond from testdata/: copy, list, show, log, verify
-demo: build
+## demo: the pipeline on testdata/: a pond, logfile mirroring hourly files, mongo into a local SecantusDB
+demo: build $(VENV)/.installed
 	bash testdata/demo.sh target/debug/pond
 
 build:

@@ -213,7 +213,9 @@ impl Runner<'_> {
         let (_, prepared) = self.prepare(path, invocation)?;
         // Check the whole chain before anything runs: a loop or a node that cannot be chained
         // is reported before any stage commits.
-        self.check_chain(path, &prepared.downstream(), &mut vec![path.clone()])?;
+        if prepared.writes() {
+            self.check_chain(path, &prepared.downstream(), &mut vec![path.clone()])?;
+        }
         let mut visited = vec![path.clone()];
         self.run_chain(path, invocation, out, &mut visited)
     }
@@ -256,7 +258,12 @@ impl Runner<'_> {
     ) -> Result<Option<u64>, RunError> {
         let (node, prepared) = self.prepare(path, invocation)?;
         let json = prepared.json();
-        let downstream = prepared.downstream();
+        // Downstream stages follow commits: a read-only command (status, say) runs alone.
+        let downstream = if prepared.writes() {
+            prepared.downstream()
+        } else {
+            Vec::new()
+        };
         if downstream.is_empty() {
             return self.run_stage(&node, prepared, out);
         }

@@ -737,6 +737,25 @@ fn chain_runs_each_downstream_in_its_own_txn() {
     }
 }
 
+// Regression: a read-only command (`show`) on a node with downstream stages runs alone; only
+// commands that write trigger the chain.
+#[test]
+fn read_only_command_does_not_run_downstream() {
+    let h = Harness::new();
+    chain(
+        &h,
+        &[
+            ("/a", "/a.log", &["/b"], false),
+            ("/b", "/b.log", &[], false),
+        ],
+    );
+    let before = h.log().len();
+    let out = h.ok(&["run", "/a", "show"]);
+    assert!(!out.contains("downstream"), "{out}");
+    assert_eq!(h.log().len(), before);
+    assert!(h.content("/b.log").is_none());
+}
+
 // Regression: a failing downstream B leaves A's commit in place, rolls back B, skips C, and
 // exits non-zero naming B.
 #[test]
