@@ -166,8 +166,13 @@ pub fn sync(
             sink.ensure_indexes(settings, &stats).await?;
             Some(sink)
         };
-        let slots = Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight));
         let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
+        let writer = Writer {
+            sink,
+            slots: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
+            acks: ack_tx,
+            stats: stats.clone(),
+        };
         let mut failed = false;
         let mut handle_ack = |(fi, seq, end, result): Ack,
                               progress: &mut Vec<Progress>,
@@ -202,18 +207,8 @@ pub fn sync(
                     add_line(settings, file, offset, line, &mut batch);
                     if batch.docs.len() + batch.dead.len() >= settings.batch_size {
                         let end = offset + line.len() as u64 + 1;
-                        dispatch(
-                            fi,
-                            end,
-                            std::mem::replace(&mut batch, new_batch(settings.batch_size)),
-                            &mut progress[fi],
-                            &sink,
-                            &slots,
-                            &ack_tx,
-                            file,
-                            &stats,
-                        )
-                        .await;
+                        let full = std::mem::replace(&mut batch, new_batch(settings.batch_size));
+                        writer.send(fi, end, full, &mut progress[fi], file).await;
                     }
                     while let Ok(ack) = ack_rx.try_recv() {
                         handle_ack(ack, &mut progress, &mut failed);
@@ -225,18 +220,7 @@ pub fn sync(
             }
             if !batch.docs.is_empty() || !batch.dead.is_empty() {
                 let end = lines.consumed();
-                dispatch(
-                    fi,
-                    end,
-                    batch,
-                    &mut progress[fi],
-                    &sink,
-                    &slots,
-                    &ack_tx,
-                    file,
-                    &stats,
-                )
-                .await;
+                writer.send(fi, end, batch, &mut progress[fi], file).await;
             } else if lines.consumed() > progress[fi].cursor
                 && progress[fi].next_seq == progress[fi].next_ack
             {
@@ -244,7 +228,7 @@ pub fn sync(
                 progress[fi].cursor = lines.consumed();
             }
         }
-        drop(ack_tx);
+        drop(writer);
         while let Some(ack) = ack_rx.recv().await {
             handle_ack(ack, &mut progress, &mut failed);
         }
@@ -329,44 +313,44 @@ fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn dispatch(
-    fi: usize,
-    end: u64,
-    batch: Batch,
-    progress: &mut Progress,
-    sink: &Option<Sink>,
-    slots: &Arc<tokio::sync::Semaphore>,
-    ack_tx: &tokio::sync::mpsc::UnboundedSender<Ack>,
-    file: &Node,
-    stats: &Arc<Stats>,
-) {
-    let seq = progress.next_seq;
-    progress.next_seq += 1;
-    let Some(sink) = sink.clone() else {
-        // Dry run: count what would be sent.
-        stats
-            .inserted
-            .fetch_add(batch.docs.len() as u64, Ordering::Relaxed);
-        stats
-            .dead_lettered
-            .fetch_add(batch.dead.len() as u64, Ordering::Relaxed);
-        let _ = ack_tx.send((fi, seq, end, Ok(())));
-        return;
-    };
-    // Waits while max_in_flight batches are being written: the reader slows down, nothing is
-    // dropped or buffered without limit. The semaphore is never closed.
-    let Ok(permit) = slots.clone().acquire_owned().await else {
-        return;
-    };
-    let ack_tx = ack_tx.clone();
-    let stats = stats.clone();
-    let (node, path) = (file.id, file.path.to_string());
-    tokio::spawn(async move {
-        let result = sink.write(batch, node, &path, &stats).await;
-        drop(permit);
-        let _ = ack_tx.send((fi, seq, end, result));
-    });
+/// Hands batches to writer tasks, at most `max_in_flight` at once.
+struct Writer {
+    /// `None` on a dry run: batches are counted, not sent.
+    sink: Option<Sink>,
+    slots: Arc<tokio::sync::Semaphore>,
+    acks: tokio::sync::mpsc::UnboundedSender<Ack>,
+    stats: Arc<Stats>,
+}
+
+impl Writer {
+    /// Sends the batch of file `fi` ending at byte `end`; waits while all slots are busy, so the
+    /// reader slows down and nothing is dropped or buffered without limit.
+    async fn send(&self, fi: usize, end: u64, batch: Batch, progress: &mut Progress, file: &Node) {
+        let seq = progress.next_seq;
+        progress.next_seq += 1;
+        let Some(sink) = self.sink.clone() else {
+            self.stats
+                .inserted
+                .fetch_add(batch.docs.len() as u64, Ordering::Relaxed);
+            self.stats
+                .dead_lettered
+                .fetch_add(batch.dead.len() as u64, Ordering::Relaxed);
+            let _ = self.acks.send((fi, seq, end, Ok(())));
+            return;
+        };
+        // The semaphore is never closed, so acquiring only waits.
+        let Ok(permit) = self.slots.clone().acquire_owned().await else {
+            return;
+        };
+        let acks = self.acks.clone();
+        let stats = self.stats.clone();
+        let (node, path) = (file.id, file.path.to_string());
+        tokio::spawn(async move {
+            let result = sink.write(batch, node, &path, &stats).await;
+            drop(permit);
+            let _ = acks.send((fi, seq, end, result));
+        });
+    }
 }
 
 /// Splits a byte stream into complete lines, tracking their offsets.
