@@ -108,6 +108,16 @@ impl View {
             .map_err(|e| self.db(e))
     }
 
+    /// One row of a cached statement: lookups run once per tracked file on every sync.
+    fn row<T, P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+        f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        self.conn.prepare_cached(sql)?.query_row(params, f)
+    }
+
     pub(crate) fn db(&self, source: rusqlite::Error) -> StoreError {
         catalog::at(&self.catalog_path, source)
     }
@@ -119,8 +129,7 @@ impl View {
 
     /// The number of the last committed transaction (0 for a new pond).
     pub fn last_txn(&self) -> Result<u64> {
-        self.conn
-            .query_row("SELECT coalesce(max(txn), 0) FROM txns", [], |r| r.get(0))
+        self.row("SELECT coalesce(max(txn), 0) FROM txns", [], |r| r.get(0))
             .map_err(|e| self.db(e))
     }
 
@@ -135,8 +144,7 @@ impl View {
                 });
             }
             let found: Option<(i64, String)> = self
-                .conn
-                .query_row(
+                .row(
                     "SELECT e.child, n.kind FROM entries e JOIN nodes n ON n.id = e.child
                      WHERE e.parent = ?1 AND e.name = ?2",
                     params![id, name],
@@ -280,8 +288,7 @@ impl View {
         let mut current = id;
         while current != ROOT_ID {
             let (parent, name): (i64, String) = self
-                .conn
-                .query_row(
+                .row(
                     "SELECT parent, name FROM entries WHERE child = ?1",
                     [current],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -316,38 +323,36 @@ impl View {
 
     /// The newest version of a file, if it has any.
     pub fn latest_version(&self, id: i64) -> Result<Option<Version>> {
-        self.conn
-            .query_row(
-                "SELECT version, txn, segment_len, segment_hash, total_len, root, frontier
+        self.row(
+            "SELECT version, txn, segment_len, segment_hash, total_len, root, frontier
                  FROM versions WHERE node = ?1 ORDER BY version DESC LIMIT 1",
-                [id],
-                version_from_row,
-            )
-            .optional()
-            .map_err(|e| self.db(e))
+            [id],
+            version_from_row,
+        )
+        .optional()
+        .map_err(|e| self.db(e))
     }
 
     /// Version `number` of the file `node`, or an error naming the path and the latest version.
     pub fn version(&self, node: &Node, number: u64) -> Result<Version> {
-        self.conn
-            .query_row(
-                "SELECT version, txn, segment_len, segment_hash, total_len, root, frontier
+        self.row(
+            "SELECT version, txn, segment_len, segment_hash, total_len, root, frontier
                  FROM versions WHERE node = ?1 AND version = ?2",
-                params![node.id, number],
-                version_from_row,
-            )
-            .optional()
-            .map_err(|e| self.db(e))?
-            .map_or_else(
-                || {
-                    Err(StoreError::NoSuchVersion {
-                        path: node.path.to_string(),
-                        version: number,
-                        latest: self.latest_version(node.id)?.map_or(0, |v| v.version),
-                    })
-                },
-                Ok,
-            )
+            params![node.id, number],
+            version_from_row,
+        )
+        .optional()
+        .map_err(|e| self.db(e))?
+        .map_or_else(
+            || {
+                Err(StoreError::NoSuchVersion {
+                    path: node.path.to_string(),
+                    version: number,
+                    latest: self.latest_version(node.id)?.map_or(0, |v| v.version),
+                })
+            },
+            Ok,
+        )
     }
 
     /// Current content length of a file (0 when it has no version).
@@ -356,14 +361,13 @@ impl View {
     }
 
     pub(crate) fn data_generation(&self, id: i64) -> Result<Option<(i64, u64)>> {
-        self.conn
-            .query_row(
-                "SELECT generation, data_len FROM data_files WHERE node = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()
-            .map_err(|e| self.db(e))
+        self.row(
+            "SELECT generation, data_len FROM data_files WHERE node = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(|e| self.db(e))
     }
 
     /// Frames of `id` overlapping raw bytes `start..end`, in order.
@@ -518,23 +522,22 @@ impl View {
 
     /// The factory and config of a factory node.
     pub fn factory_node(&self, node: &Node) -> Result<FactoryNode> {
-        self.conn
-            .query_row(
-                "SELECT factory, config, updated_txn FROM factory_nodes WHERE node = ?1",
-                [node.id],
-                |r| {
-                    Ok(FactoryNode {
-                        factory: r.get(0)?,
-                        config: r.get(1)?,
-                        updated_txn: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.db(e))?
-            .ok_or_else(|| StoreError::NotAFactoryNode {
-                path: node.path.to_string(),
-            })
+        self.row(
+            "SELECT factory, config, updated_txn FROM factory_nodes WHERE node = ?1",
+            [node.id],
+            |r| {
+                Ok(FactoryNode {
+                    factory: r.get(0)?,
+                    config: r.get(1)?,
+                    updated_txn: r.get(2)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(|e| self.db(e))?
+        .ok_or_else(|| StoreError::NotAFactoryNode {
+            path: node.path.to_string(),
+        })
     }
 
     /// Every factory node in the pond, by path.
@@ -576,14 +579,13 @@ impl View {
 
     /// A value stored by a factory for node `id` under `key`.
     pub fn state(&self, id: i64, key: &str) -> Result<Option<Vec<u8>>> {
-        self.conn
-            .query_row(
-                "SELECT value FROM node_state WHERE node = ?1 AND key = ?2",
-                params![id, key],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(|e| self.db(e))
+        self.row(
+            "SELECT value FROM node_state WHERE node = ?1 AND key = ?2",
+            params![id, key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| self.db(e))
     }
 }
 
