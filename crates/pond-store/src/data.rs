@@ -21,6 +21,9 @@ use std::sync::mpsc;
 /// Largest raw size of one frame.
 pub const MAX_FRAME_RAW: usize = 1 << 20;
 
+/// Stored bytes between two background `fdatasync` requests while a segment streams in.
+const FLUSH_EVERY: u64 = 32 << 20;
+
 /// How frames are encoded when written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Compression {
@@ -133,8 +136,18 @@ pub(crate) fn write_segment(
     let (to_writer, from_reader) = mpsc::sync_channel::<Vec<u8>>(2);
     let (recycle_tx, recycle_rx) = mpsc::channel::<Vec<u8>>();
 
+    // Write-back starts while the segment streams in, so the fsync at commit has little left.
+    let (flush_tx, flush_rx) = mpsc::sync_channel::<()>(1);
+
     std::thread::scope(|scope| {
+        let flusher = scope.spawn(move || -> Result<()> {
+            for () in flush_rx {
+                target.data.sync_data().at(target.data_path)?;
+            }
+            Ok(())
+        });
         let writer = scope.spawn(move || -> Result<(Vec<Frame>, Option<blake3::Hash>, u64)> {
+            let mut unflushed = 0u64;
             let mut segment_hasher = hash_segment_separately.then(blake3::Hasher::new);
             let mut compressor = match target.compression {
                 Compression::Zstd(level) => {
@@ -173,6 +186,12 @@ pub(crate) fn write_segment(
                 });
                 file_offset += bytes.len() as u64;
                 raw_offset += buf.len() as u64;
+                unflushed += bytes.len() as u64;
+                if unflushed >= FLUSH_EVERY {
+                    // Never waits: when a flush is already running the next one covers this too.
+                    let _ = flush_tx.try_send(());
+                    unflushed = 0;
+                }
                 // The reader may have finished already; a closed recycle channel is fine.
                 let _ = recycle_tx.send(buf);
             }
@@ -226,6 +245,10 @@ pub(crate) fn write_segment(
             Ok(result) => result,
             Err(panic) => std::panic::resume_unwind(panic),
         };
+        match flusher.join() {
+            Ok(flushed) => flushed?,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
         read_result?;
         let (frames, segment_hash, data_end) = written?;
         let segment_len = hasher.len() - start_len;
