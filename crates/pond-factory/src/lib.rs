@@ -98,8 +98,9 @@ pub enum Invocation<'a> {
         bin_name: &'a str,
         args: &'a [String],
     },
-    /// Run because an upstream node committed; `json` when the upstream reports JSON.
-    Downstream { json: bool },
+    /// Run because an upstream node ran; `json` when the upstream reports JSON, `dry_run` when
+    /// the upstream was a dry run (the downstream must then change nothing either).
+    Downstream { json: bool, dry_run: bool },
 }
 
 /// Why a config or command line was refused.
@@ -120,6 +121,8 @@ pub trait Prepared {
     fn writes(&self) -> bool;
     /// Whether the command reports JSON.
     fn json(&self) -> bool;
+    /// Whether the command is a dry run.
+    fn dry_run(&self) -> bool;
     /// Factory nodes to run after this one commits.
     fn downstream(&self) -> Vec<String>;
     /// Runs the command.
@@ -147,8 +150,12 @@ pub trait TypedFactory: Send + Sync + 'static {
         Vec::new()
     }
     /// The command to run as a downstream stage, if this factory can be one.
-    fn as_downstream(_json: bool) -> Option<Self::Command> {
+    fn as_downstream(_json: bool, _dry_run: bool) -> Option<Self::Command> {
         None
+    }
+    /// Whether `command` is a dry run (default: no); its downstream stages run as dry runs.
+    fn dry_run(_command: &Self::Command) -> bool {
+        false
     }
     /// Whether `command` changes the pond (default: yes).
     fn writes(_command: &Self::Command) -> bool {
@@ -177,6 +184,9 @@ impl<F: TypedFactory> Prepared for TypedPrepared<F> {
     }
     fn json(&self) -> bool {
         F::json(&self.command)
+    }
+    fn dry_run(&self) -> bool {
+        F::dry_run(&self.command)
     }
     fn downstream(&self) -> Vec<String> {
         F::downstream(&self.config)
@@ -226,9 +236,8 @@ impl<F: TypedFactory> Factory for F {
                 )?;
                 F::Command::from_arg_matches(&matches)?
             }
-            Some(Invocation::Downstream { json }) => {
-                F::as_downstream(json).ok_or(PrepareError::NotChainable { factory: F::NAME })?
-            }
+            Some(Invocation::Downstream { json, dry_run }) => F::as_downstream(json, dry_run)
+                .ok_or(PrepareError::NotChainable { factory: F::NAME })?,
         };
         Ok(Some(Box::new(TypedPrepared::<F> { config, command })))
     }

@@ -25,6 +25,9 @@ pub enum RunError {
     },
     #[error("unknown factory {factory:?} (known: {known})")]
     NoSuchFactory { factory: String, known: String },
+    /// A config problem; the message names the config and the field.
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
     #[error("{path}: {source}")]
     Prepare {
         path: String,
@@ -53,6 +56,17 @@ pub enum RunError {
         txn: Option<u64>,
         failures: Vec<String>,
     },
+}
+
+/// A config error names its source already; anything else gets the node's path.
+fn prepare_error(path: &str, source: PrepareError) -> RunError {
+    match source {
+        PrepareError::Config(e) => RunError::Config(e),
+        source => RunError::Prepare {
+            path: path.to_string(),
+            source,
+        },
+    }
 }
 
 /// `Ok(txn)`, or the run's non-fatal errors as a failure after what could be done committed.
@@ -126,19 +140,10 @@ impl Runner<'_> {
                 factory: factory.to_string(),
                 known: self.registry.names(),
             })?;
-        let expanded =
-            crate::config::expand_env(config_text, source_name, self.env).map_err(|e| {
-                RunError::Prepare {
-                    path: source_name.to_string(),
-                    source: e.into(),
-                }
-            })?;
+        let expanded = crate::config::expand_env(config_text, source_name, self.env)?;
         found
             .prepare(&expanded, source_name, None)
-            .map_err(|source| RunError::Prepare {
-                path: source_name.to_string(),
-                source,
-            })?;
+            .map_err(|source| prepare_error(source_name, source))?;
         Ok(found)
     }
 
@@ -181,19 +186,17 @@ impl Runner<'_> {
         let snapshot = self.pond.snapshot()?;
         let (node, factory, text) = self.load(&snapshot, path)?;
         let source_name = format!("{path} (config)");
-        let prepare_error = |source: PrepareError| RunError::Prepare {
-            path: path.to_string(),
-            source,
-        };
-        let expanded = crate::config::expand_env(&text, &source_name, self.env)
-            .map_err(|e| prepare_error(e.into()))?;
+        let expanded = crate::config::expand_env(&text, &source_name, self.env)?;
         let prepared = factory
             .prepare(&expanded, &source_name, Some(invocation))
-            .map_err(prepare_error)?
+            .map_err(|source| prepare_error(&path.to_string(), source))?
             .ok_or_else(|| {
-                prepare_error(PrepareError::NotChainable {
-                    factory: factory.name(),
-                })
+                prepare_error(
+                    &path.to_string(),
+                    PrepareError::NotChainable {
+                        factory: factory.name(),
+                    },
+                )
             })?;
         Ok((node, prepared))
     }
@@ -227,21 +230,23 @@ impl Runner<'_> {
         visited: &mut Vec<PondPath>,
     ) -> Result<(), RunError> {
         for target in downstream {
-            let target_path = PondPath::parse(target).map_err(|e| RunError::Prepare {
-                path: upstream.to_string(),
-                source: PrepareError::Config(crate::ConfigError::Invalid {
-                    source_name: format!("{upstream} (config)"),
-                    field: "downstream".to_string(),
-                    reason: e.to_string(),
-                }),
+            let target_path = PondPath::parse(target).map_err(|e| crate::ConfigError::Invalid {
+                source_name: format!("{upstream} (config)"),
+                field: "downstream".to_string(),
+                reason: e.to_string(),
             })?;
             if visited.contains(&target_path) {
                 return Err(RunError::Cycle {
                     path: target_path.to_string(),
                 });
             }
-            let (_, prepared) =
-                self.prepare(&target_path, Invocation::Downstream { json: false })?;
+            let (_, prepared) = self.prepare(
+                &target_path,
+                Invocation::Downstream {
+                    json: false,
+                    dry_run: false,
+                },
+            )?;
             visited.push(target_path.clone());
             self.check_chain(&target_path, &prepared.downstream(), visited)?;
             visited.pop();
@@ -258,6 +263,7 @@ impl Runner<'_> {
     ) -> Result<Option<u64>, RunError> {
         let (node, prepared) = self.prepare(path, invocation)?;
         let json = prepared.json();
+        let dry_run = prepared.dry_run();
         // Downstream stages follow commits: a read-only command (status, say) runs alone.
         let downstream = if prepared.writes() {
             prepared.downstream()
@@ -302,7 +308,7 @@ impl Runner<'_> {
                     }
                     let result = self.run_chain(
                         &target_path,
-                        Invocation::Downstream { json },
+                        Invocation::Downstream { json, dry_run },
                         if json { &mut stage_out } else { &mut *out },
                         visited,
                     );

@@ -78,11 +78,12 @@ impl TypedFactory for Append {
         config.downstream.clone()
     }
 
-    fn as_downstream(json: bool) -> Option<AppendCommand> {
-        Some(AppendCommand::Write {
-            json,
-            dry_run: false,
-        })
+    fn as_downstream(json: bool, dry_run: bool) -> Option<AppendCommand> {
+        Some(AppendCommand::Write { json, dry_run })
+    }
+
+    fn dry_run(command: &AppendCommand) -> bool {
+        matches!(command, AppendCommand::Write { dry_run: true, .. })
     }
 
     fn writes(command: &AppendCommand) -> bool {

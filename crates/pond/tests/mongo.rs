@@ -1370,5 +1370,5 @@ fn unique_index_violation_on_another_field_is_dead_lettered_not_counted_as_dupli
     );
     assert_eq!(report["duplicates"], 0, "{report}");
     assert_eq!(rejects.len(), 1, "{rejects:#?}");
-    assert_eq!(int(&rejects[0], "offset"), Some(20));
+    assert_eq!(int(&rejects[0], "offset"), Some(21));
 }

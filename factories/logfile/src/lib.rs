@@ -69,6 +69,10 @@ impl TypedFactory for Logfile {
         config.downstream.clone()
     }
 
+    fn dry_run(command: &Command) -> bool {
+        matches!(command, Command::Sync { dry_run: true, .. })
+    }
+
     fn writes(command: &Command) -> bool {
         matches!(command, Command::Sync { .. })
     }

@@ -319,7 +319,9 @@ fn decimal(value: &mut Bson, path: &FieldPath, optional: bool) -> Result<()> {
         *v = Bson::Decimal128(parsed);
         Ok(())
     })?;
-    if found == 0 && !optional {
+    // `a.*.b` over an empty array matches nothing, and that is fine.
+    let wildcard = path.segments.contains(&Segment::Any);
+    if found == 0 && !optional && !wildcard {
         return reject(format!("decimal field {} is missing", path.text));
     }
     Ok(())

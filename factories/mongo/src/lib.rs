@@ -59,11 +59,12 @@ impl TypedFactory for Mongo {
         Settings::from_config(config, source_name).map(|_| ())
     }
 
-    fn as_downstream(json: bool) -> Option<Command> {
-        Some(Command::Sync {
-            dry_run: false,
-            json,
-        })
+    fn as_downstream(json: bool, dry_run: bool) -> Option<Command> {
+        Some(Command::Sync { dry_run, json })
+    }
+
+    fn dry_run(command: &Command) -> bool {
+        matches!(command, Command::Sync { dry_run: true, .. })
     }
 
     fn writes(command: &Command) -> bool {

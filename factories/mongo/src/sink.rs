@@ -93,8 +93,8 @@ pub fn dead_letter(
 pub struct Sink {
     main: Collection<RawDocumentBuf>,
     dead: Collection<Document>,
-    deadline: Instant,
-    retry_secs: u64,
+    /// How long one write keeps retrying, counted from its first failure.
+    retry_deadline: Duration,
 }
 
 impl Sink {
@@ -128,8 +128,7 @@ impl Sink {
         Ok(Self {
             main: db.collection_with_options(&settings.collection, collection_options.clone()),
             dead: db.collection_with_options(&settings.dead_letter, collection_options),
-            deadline: Instant::now() + settings.retry_deadline,
-            retry_secs: settings.retry_deadline.as_secs(),
+            retry_deadline: settings.retry_deadline,
         })
     }
 
@@ -168,6 +167,7 @@ impl Sink {
         let mut pending: Vec<usize> = (0..batch.docs.len()).collect();
         let mut dead = batch.dead;
         let mut attempt = 0u32;
+        let mut failing_since: Option<Instant> = None;
         while !pending.is_empty() {
             let docs: Vec<&RawDocumentBuf> = pending.iter().map(|&i| &batch.docs[i]).collect();
             let error = match self.main.insert_many(docs).ordered(false).await {
@@ -191,7 +191,7 @@ impl Sink {
                         };
                         *slot = true;
                         let doc_index = pending[we.index];
-                        if we.code == DUPLICATE_KEY {
+                        if is_id_duplicate(we.code, &we.message) {
                             stats.duplicates.fetch_add(1, Ordering::Relaxed);
                         } else if TRANSIENT_CODES.contains(&we.code) {
                             retry.push(doc_index);
@@ -229,18 +229,24 @@ impl Sink {
             }
             attempt += 1;
             stats.retries.fetch_add(1, Ordering::Relaxed);
-            self.backoff(attempt, &error).await?;
+            self.backoff(
+                attempt,
+                &error,
+                *failing_since.get_or_insert_with(Instant::now),
+            )
+            .await?;
         }
         if !dead.is_empty() {
             let count = dead.len() as u64;
             let mut attempt = 0u32;
+            let mut failing_since: Option<Instant> = None;
             loop {
                 match self.dead.insert_many(&dead).ordered(false).await {
                     Ok(_) => break,
                     Err(e) => {
                         let only_duplicates = matches!(e.kind.as_ref(), ErrorKind::InsertMany(f)
                             if f.write_concern_error.is_none()
-                                && f.write_errors.as_ref().is_some_and(|w| w.iter().all(|we| we.code == DUPLICATE_KEY)));
+                                && f.write_errors.as_ref().is_some_and(|w| w.iter().all(|we| is_id_duplicate(we.code, &we.message))));
                         if only_duplicates {
                             break;
                         }
@@ -250,7 +256,8 @@ impl Sink {
                         }
                         attempt += 1;
                         stats.retries.fetch_add(1, Ordering::Relaxed);
-                        self.backoff(attempt, &e).await?;
+                        self.backoff(attempt, &e, *failing_since.get_or_insert_with(Instant::now))
+                            .await?;
                     }
                 }
             }
@@ -265,31 +272,39 @@ impl Sink {
         Fut: std::future::Future<Output = mongodb::error::Result<()>>,
     {
         let mut attempt = 0;
+        let started = Instant::now();
         loop {
             match op().await {
                 Ok(()) => return Ok(()),
                 Err(e) if is_transient(&e) => {
                     attempt += 1;
                     stats.retries.fetch_add(1, Ordering::Relaxed);
-                    self.backoff(attempt, &e).await?;
+                    self.backoff(attempt, &e, started).await?;
                 }
                 Err(e) => return Err(SinkError::Fatal(first_line(&e.to_string()))),
             }
         }
     }
 
-    /// Sleeps 100 ms x 2^attempt (capped at 5 s) with +-50% jitter, or gives up at the deadline.
-    async fn backoff(&self, attempt: u32, last: &Error) -> Result<(), SinkError> {
+    /// Sleeps 100 ms x 2^attempt (capped at 5 s) with +-50% jitter, or gives up once the
+    /// operation has been failing for `retry_deadline` (since `failing_since`).
+    async fn backoff(
+        &self,
+        attempt: u32,
+        last: &Error,
+        failing_since: Instant,
+    ) -> Result<(), SinkError> {
         let base = Duration::from_millis(100)
             .saturating_mul(1 << attempt.min(6))
             .min(Duration::from_secs(5));
         let jitter = 0.5 + (jitter_seed() % 1000) as f64 / 1000.0;
         let pause = base.mul_f64(jitter);
+        let deadline = failing_since + self.retry_deadline;
         let now = Instant::now();
-        if now >= self.deadline {
+        if now >= deadline {
             return Err(SinkError::GaveUp {
                 attempts: attempt,
-                secs: self.retry_secs,
+                secs: self.retry_deadline.as_secs(),
                 last: first_line(&last.to_string()),
             });
         }
@@ -298,9 +313,16 @@ impl Sink {
             "MongoDB write failed, retrying in {pause:?}: {}",
             first_line(&last.to_string())
         );
-        tokio::time::sleep(pause.min(self.deadline - now)).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
         Ok(())
     }
+}
+
+/// E11000 on `_id`: the document is already stored. A clash on another unique index is a
+/// permanent rejection of this document (dead-lettered), not a duplicate.
+fn is_id_duplicate(code: i32, message: &str) -> bool {
+    code == DUPLICATE_KEY
+        && (message.contains("index: _id_ ") || message.contains("dup key: { _id:"))
 }
 
 fn is_transient(error: &Error) -> bool {
