@@ -91,6 +91,7 @@ pub fn dead_letter(
 /// The destination collections.
 #[derive(Clone)]
 pub struct Sink {
+    client: Client,
     main: Collection<RawDocumentBuf>,
     dead: Collection<Document>,
     /// How long one write keeps retrying, counted from its first failure.
@@ -126,10 +127,17 @@ impl Sink {
             .build();
         let db = client.database(&settings.database);
         Ok(Self {
+            client: client.clone(),
             main: db.collection_with_options(&settings.collection, collection_options.clone()),
             dead: db.collection_with_options(&settings.dead_letter, collection_options),
             retry_deadline: settings.retry_deadline,
         })
+    }
+
+    /// Closes the connections once every write is done, so that the driver's background tasks
+    /// end before the runtime does.
+    pub async fn shutdown(&self) {
+        self.client.clone().shutdown().await;
     }
 
     /// Creates the configured indexes (idempotent), retrying transient errors.

@@ -228,9 +228,13 @@ pub fn sync(
                 progress[fi].cursor = lines.consumed();
             }
         }
+        let sink = writer.sink.clone();
         drop(writer);
         while let Some(ack) = ack_rx.recv().await {
             handle_ack(ack, &mut progress, &mut failed);
+        }
+        if let Some(sink) = sink {
+            sink.shutdown().await;
         }
         Ok::<(), SyncError>(())
     })?;
