@@ -60,6 +60,15 @@ pub struct RunContext<'a> {
     pub out: &'a mut dyn Write,
 }
 
+impl RunContext<'_> {
+    /// Writes `report` to stdout as one JSON document (a factory's `--json` output).
+    pub fn write_json(&mut self, report: &impl serde::Serialize) -> Result<(), BoxError> {
+        serde_json::to_writer(&mut *self.out, report)?;
+        writeln!(self.out)?;
+        Ok(())
+    }
+}
+
 /// What a successful run reports back to the runner.
 #[derive(Debug, Default)]
 pub struct RunOutcome {

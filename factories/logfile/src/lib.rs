@@ -113,8 +113,7 @@ fn run_sync(
         .filter(|f| f.action != state::Action::Unchanged)
         .collect();
     if json {
-        serde_json::to_writer(&mut *ctx.out, &report)?;
-        writeln!(ctx.out)?;
+        ctx.write_json(&report)?;
     } else {
         for file in &changed {
             writeln!(
@@ -200,11 +199,7 @@ fn run_status(
 ) -> Result<RunOutcome, BoxError> {
     let rows: Vec<StatusRow> = rows(ctx)?.into_iter().map(|(row, _)| row).collect();
     if json {
-        serde_json::to_writer(
-            &mut *ctx.out,
-            &serde_json::json!({ "name": source.name, "files": rows }),
-        )?;
-        writeln!(ctx.out)?;
+        ctx.write_json(&serde_json::json!({ "name": source.name, "files": rows }))?;
     } else {
         writeln!(
             ctx.out,

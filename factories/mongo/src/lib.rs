@@ -102,8 +102,7 @@ fn run_sync(
     let txn = ctx.access.txn().ok_or("sync needs the write transaction")?;
     let report = sync::sync(txn, factory_id, settings, dry_run)?;
     if json {
-        serde_json::to_writer(&mut *ctx.out, &report)?;
-        writeln!(ctx.out)?;
+        ctx.write_json(&report)?;
     } else {
         writeln!(
             ctx.out,
@@ -165,8 +164,7 @@ fn run_status(
         });
     }
     if json {
-        serde_json::to_writer(&mut *ctx.out, &serde_json::json!({ "files": rows }))?;
-        writeln!(ctx.out)?;
+        ctx.write_json(&serde_json::json!({ "files": rows }))?;
     } else {
         writeln!(
             ctx.out,
