@@ -56,14 +56,7 @@ impl TestPond {
 
     /// Runs, asserts success, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.output(args);
-        assert!(
-            out.status.success(),
-            "pond {args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        succeeded(args, self.output(args))
     }
 
     /// Runs, asserts failure, returns (exit code, stderr).
@@ -107,6 +100,17 @@ impl TestPond {
         std::fs::write(&path, bytes).unwrap();
         path
     }
+}
+
+/// Asserts that `pond ARGS` succeeded and returns its stdout.
+pub fn succeeded(args: &[&str], out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "pond {args:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Deterministic pseudo-random JSON-ish lines, `len` bytes.

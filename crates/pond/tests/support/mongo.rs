@@ -355,14 +355,7 @@ impl<'a> Pipeline<'a> {
 
     /// Runs `pond ARGS`, asserts success, returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "pond {args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        super::succeeded(args, self.run(args))
     }
 
     /// Runs `pond ARGS --json`, asserts success, parses stdout.
