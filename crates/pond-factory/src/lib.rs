@@ -15,37 +15,56 @@
 //! command) → [`Prepared::run`] with a [`RunContext`] → [`RunOutcome`] (the transaction summary).
 
 pub mod config;
+pub mod control;
 pub mod runner;
+pub mod service;
+mod session;
 
 pub use config::ConfigError;
+pub use control::Control;
+pub use pond_metrics::Metrics;
 use pond_store::{Node, Snapshot, Transaction, View};
 use serde::de::DeserializeOwned;
+pub use service::{Service, Stage, StageEnv, StepReport};
 use std::io::Write;
 
 /// A factory's error, as the runner reports it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Access to the pond during a run: a snapshot for read-only commands, the write transaction
-/// otherwise.
+/// for commands that write, the [`Service`] for long-running ones (which make many transactions).
 pub enum Access<'a> {
     Read(&'a Snapshot),
     Write(&'a mut Transaction),
+    Service(&'a mut dyn Service),
 }
 
 impl Access<'_> {
-    /// The read API (a write transaction sees its own changes).
-    pub fn view(&self) -> &View {
+    /// The read API (a write transaction sees its own changes); a long-running command has no
+    /// single view, and takes snapshots from its [`Service`] instead.
+    pub fn view(&self) -> Result<&View, BoxError> {
         match self {
-            Access::Read(snapshot) => snapshot,
-            Access::Write(txn) => txn,
+            Access::Read(snapshot) => Ok(snapshot),
+            Access::Write(txn) => Ok(txn),
+            Access::Service(_) => {
+                Err("a long-running command has no single view of the pond".into())
+            }
         }
     }
 
-    /// The write transaction; `None` for read-only commands.
+    /// The write transaction; `None` for read-only and long-running commands.
     pub fn txn(&mut self) -> Option<&mut Transaction> {
         match self {
-            Access::Read(_) => None,
             Access::Write(txn) => Some(txn),
+            _ => None,
+        }
+    }
+
+    /// The service of a long-running command; `None` otherwise.
+    pub fn service(&mut self) -> Option<&mut dyn Service> {
+        match self {
+            Access::Service(service) => Some(&mut **service),
+            _ => None,
         }
     }
 }
@@ -132,10 +151,21 @@ pub trait Prepared {
     fn json(&self) -> bool;
     /// Whether the command is a dry run.
     fn dry_run(&self) -> bool;
+    /// Whether the command runs until stopped (`follow`), making its own transactions through
+    /// [`Access::Service`].
+    fn long_running(&self) -> bool;
     /// Factory nodes to run after this one commits.
     fn downstream(&self) -> Vec<String>;
     /// Runs the command.
     fn run(self: Box<Self>, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError>;
+    /// This downstream command as a [`Stage`] kept alive between the steps of a long-running
+    /// upstream; `None` when the factory has no such stage (the command then runs afresh each
+    /// step).
+    fn into_stage(
+        self: Box<Self>,
+        node: &Node,
+        env: &StageEnv,
+    ) -> Option<Result<Box<dyn Stage>, BoxError>>;
 }
 
 /// A factory with a typed config and typed commands.
@@ -174,6 +204,21 @@ pub trait TypedFactory: Send + Sync + 'static {
     fn json(_command: &Self::Command) -> bool {
         false
     }
+    /// Whether `command` runs until stopped (default: no); it then gets [`Access::Service`].
+    fn long_running(_command: &Self::Command) -> bool {
+        false
+    }
+    /// A [`Stage`] that does what `command` does (as a downstream), kept alive between the
+    /// steps of a long-running upstream so connections and runtimes are made once (default:
+    /// none; the command then runs afresh after each step).
+    fn stage(
+        _config: &Self::Config,
+        _command: &Self::Command,
+        _node: &Node,
+        _env: &StageEnv,
+    ) -> Option<Result<Box<dyn Stage>, BoxError>> {
+        None
+    }
     /// Runs `command`.
     fn run(
         ctx: &mut RunContext<'_>,
@@ -197,12 +242,22 @@ impl<F: TypedFactory> Prepared for TypedPrepared<F> {
     fn dry_run(&self) -> bool {
         F::dry_run(&self.command)
     }
+    fn long_running(&self) -> bool {
+        F::long_running(&self.command)
+    }
     fn downstream(&self) -> Vec<String> {
         F::downstream(&self.config)
     }
     fn run(self: Box<Self>, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError> {
         let this = *self;
         F::run(ctx, &this.config, this.command)
+    }
+    fn into_stage(
+        self: Box<Self>,
+        node: &Node,
+        env: &StageEnv,
+    ) -> Option<Result<Box<dyn Stage>, BoxError>> {
+        F::stage(&self.config, &self.command, node, env)
     }
 }
 

@@ -70,7 +70,11 @@ fn prepare_error(path: &str, source: PrepareError) -> RunError {
 }
 
 /// `Ok(txn)`, or the run's non-fatal errors as a failure after what could be done committed.
-fn partial(node: &Node, txn: Option<u64>, errors: Vec<String>) -> Result<Option<u64>, RunError> {
+pub(crate) fn partial(
+    node: &Node,
+    txn: Option<u64>,
+    errors: Vec<String>,
+) -> Result<Option<u64>, RunError> {
     if errors.is_empty() {
         Ok(txn)
     } else {
@@ -123,6 +127,8 @@ pub struct Runner<'a> {
     pub env: &'a dyn Fn(&str) -> Option<String>,
     /// The program name shown in usage messages.
     pub bin_name: String,
+    /// Stop and reload requests (signals) for long-running commands.
+    pub control: crate::Control,
 }
 
 impl Runner<'_> {
@@ -178,7 +184,7 @@ impl Runner<'_> {
         Ok((node, factory, stored.config))
     }
 
-    fn prepare(
+    pub(crate) fn prepare(
         &self,
         path: &PondPath,
         invocation: Invocation<'_>,
@@ -201,6 +207,16 @@ impl Runner<'_> {
         Ok((node, prepared))
     }
 
+    /// Whether `args` on the node at `path` is a long-running command (which wants signals
+    /// turned into stop/reload requests).
+    pub fn is_long_running(&self, path: &PondPath, args: &[String]) -> Result<bool, RunError> {
+        let invocation = Invocation::Args {
+            bin_name: &self.bin_name,
+            args,
+        };
+        Ok(self.prepare(path, invocation)?.1.long_running())
+    }
+
     /// Runs `args` (a command and its arguments) on the factory node at `path`, then its
     /// downstream nodes. Returns the upstream transaction number, if it changed anything.
     pub fn run(
@@ -214,6 +230,9 @@ impl Runner<'_> {
             args,
         };
         let (_, prepared) = self.prepare(path, invocation)?;
+        if prepared.long_running() {
+            return self.serve(path, invocation, out);
+        }
         // Check the whole chain before anything runs: a loop or a node that cannot be chained
         // is reported before any stage commits.
         if prepared.writes() {
@@ -223,7 +242,7 @@ impl Runner<'_> {
         self.run_chain(path, invocation, out, &mut visited)
     }
 
-    fn check_chain(
+    pub(crate) fn check_chain(
         &self,
         upstream: &PondPath,
         downstream: &[String],
@@ -254,7 +273,7 @@ impl Runner<'_> {
         Ok(())
     }
 
-    fn run_chain(
+    pub(crate) fn run_chain(
         &self,
         path: &PondPath,
         invocation: Invocation<'_>,

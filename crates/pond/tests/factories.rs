@@ -136,7 +136,7 @@ impl TypedFactory for Append {
                 })
             }
             AppendCommand::Show => {
-                let view = ctx.access.view();
+                let view = ctx.access.view()?;
                 let len = match view.lookup(&target)? {
                     Some(node) => view.file_len(node.id)?,
                     None => 0,

@@ -5,6 +5,7 @@ use pond_factory::ConfigError;
 use pond_store::PondPath;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// The config file, as written.
 #[derive(Debug, Deserialize)]
@@ -33,6 +34,73 @@ pub struct Config {
     /// Factory nodes to run after each committed sync (e.g. a `mongo` node).
     #[serde(default)]
     pub downstream: Vec<String>,
+    /// How `follow` notices changes (see [`FollowConfig`]).
+    #[serde(default)]
+    pub follow: FollowConfig,
+}
+
+/// The `follow:` section: how the long-running `follow` command notices host changes.
+#[derive(Debug, Deserialize, Clone, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowConfig {
+    /// Seconds between scans when polling instead of watching (for NFS and other file systems
+    /// without change events); unset (the default) watches with inotify.
+    pub poll_interval: Option<f64>,
+    /// Seconds between reconcile scans while watching, so a missed event delays a change by at
+    /// most this much (default 5).
+    pub rescan_interval: f64,
+    /// Seconds to wait after a change event before syncing, so one step takes a burst of writes
+    /// together (default 0.01).
+    pub settle: f64,
+    /// Seconds between compactions of this node's files (re-framing the many small versions
+    /// that frequent steps make; default 60; 0 turns it off).
+    pub compact_interval: f64,
+}
+
+impl Default for FollowConfig {
+    fn default() -> Self {
+        Self {
+            poll_interval: None,
+            rescan_interval: 5.0,
+            settle: 0.01,
+            compact_interval: 60.0,
+        }
+    }
+}
+
+/// [`FollowConfig`] validated into durations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Follow {
+    pub poll_interval: Option<Duration>,
+    pub rescan_interval: Duration,
+    pub settle: Duration,
+    pub compact_interval: Option<Duration>,
+}
+
+impl FollowConfig {
+    fn validate(&self, source_name: &str) -> Result<Follow, ConfigError> {
+        let seconds = |field: &str, value: f64, min: f64| {
+            if value.is_finite() && value >= min && value <= 86_400.0 {
+                Ok(Duration::from_secs_f64(value))
+            } else {
+                Err(ConfigError::Invalid {
+                    source_name: source_name.to_string(),
+                    field: format!("follow.{field}"),
+                    reason: format!("{value} is not a number of seconds from {min} to 86400"),
+                })
+            }
+        };
+        Ok(Follow {
+            poll_interval: self
+                .poll_interval
+                .map(|p| seconds("poll_interval", p, 0.01))
+                .transpose()?,
+            rescan_interval: seconds("rescan_interval", self.rescan_interval, 0.1)?,
+            settle: seconds("settle", self.settle, 0.0)?,
+            compact_interval: Some(seconds("compact_interval", self.compact_interval, 0.0)?)
+                .filter(|d| !d.is_zero()),
+        })
+    }
 }
 
 /// See [`Config::verify`].
@@ -126,6 +194,7 @@ pub struct Source {
     pub verify: VerifyMode,
     pub on_truncate: OnTruncate,
     pub downstream: Vec<String>,
+    pub follow: Follow,
 }
 
 impl Source {
@@ -164,6 +233,7 @@ impl Source {
             verify: config.verify,
             on_truncate: config.on_truncate,
             downstream: config.downstream.clone(),
+            follow: config.follow.validate(source_name)?,
         })
     }
 }

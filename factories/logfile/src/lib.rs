@@ -11,10 +11,13 @@
 //!   or a full re-hash).
 //! - [`sync`]: matching tracked files to host files, then renames, appends and new files.
 //! - [`state`]: what is remembered per mirrored file.
+//! - [`follow`]: the long-running `follow` command (watch, sync in small steps, feed the
+//!   downstream stages in-process).
 //! - This file: the factory itself and its commands (`sync`, `b3sum`, `status`).
 
 pub mod check;
 pub mod config;
+pub mod follow;
 pub mod scan;
 pub mod state;
 pub mod sync;
@@ -38,6 +41,13 @@ pub enum Command {
         /// Print one JSON document (see docs/logfile.md).
         #[arg(long)]
         json: bool,
+    },
+    /// Mirror changes as they happen, running the downstream nodes after each small commit;
+    /// runs until SIGTERM/SIGINT (drains and exits 0); SIGHUP re-reads the configs.
+    Follow {
+        /// Serve Prometheus metrics on HOST:PORT (path /metrics).
+        #[arg(long, value_name = "HOST:PORT")]
+        metrics_addr: Option<std::net::SocketAddr>,
     },
     /// Print `<blake3>  <name>` for every mirrored file still on the host, so that
     /// `b3sum --check` run in the host base directory checks the mirror.
@@ -74,7 +84,11 @@ impl TypedFactory for Logfile {
     }
 
     fn writes(command: &Command) -> bool {
-        matches!(command, Command::Sync { .. })
+        matches!(command, Command::Sync { .. } | Command::Follow { .. })
+    }
+
+    fn long_running(command: &Command) -> bool {
+        matches!(command, Command::Follow { .. })
     }
 
     fn json(command: &Command) -> bool {
@@ -92,6 +106,9 @@ impl TypedFactory for Logfile {
         let source = Source::from_config(config, &ctx.node.path.to_string())?;
         match command {
             Command::Sync { dry_run, json } => run_sync(ctx, &source, dry_run, json),
+            Command::Follow { metrics_addr } => {
+                follow::follow(ctx, &source, &follow::FollowOptions { metrics_addr })
+            }
             Command::B3sum { all } => run_b3sum(ctx, &source, all),
             Command::Status { json } => run_status(ctx, &source, json),
         }
@@ -169,7 +186,7 @@ struct StatusRow {
 }
 
 fn rows(ctx: &RunContext<'_>) -> Result<Vec<(StatusRow, Option<blake3::Hash>)>, BoxError> {
-    let view = ctx.access.view();
+    let view = ctx.access.view()?;
     let mut rows = Vec::new();
     for (id, value) in view.states_with_key(&state_key(ctx.node.id))? {
         let state: FileState = serde_json::from_slice(&value)?;

@@ -6,15 +6,17 @@
 //!   `jsonl`), with deterministic `_id`s and the entry's own timestamps.
 //! - [`sink`]: batches into MongoDB with retries, duplicate handling and dead letters.
 //! - [`sync`]: the pipeline and the per-file cursors kept in the pond.
+//! - [`stage`]: the same pipeline kept alive across the steps of `logfile follow`.
 //! - This file: the factory and its commands (`sync`, `status`, `reset`).
 
 pub mod config;
 pub mod format;
 pub mod sink;
+pub mod stage;
 pub mod sync;
 
 use config::{Config, Settings};
-use pond_factory::{BoxError, ConfigError, RunContext, RunOutcome, TypedFactory};
+use pond_factory::{BoxError, ConfigError, RunContext, RunOutcome, Stage, StageEnv, TypedFactory};
 use serde::Serialize;
 
 /// The factory value registered in `pond`.
@@ -65,6 +67,25 @@ impl TypedFactory for Mongo {
 
     fn dry_run(command: &Command) -> bool {
         matches!(command, Command::Sync { dry_run: true, .. })
+    }
+
+    fn stage(
+        config: &Config,
+        command: &Command,
+        node: &pond_store::Node,
+        env: &StageEnv,
+    ) -> Option<Result<Box<dyn Stage>, BoxError>> {
+        if !matches!(command, Command::Sync { dry_run: false, .. }) {
+            return None;
+        }
+        let path = node.path.to_string();
+        Some(
+            Settings::from_config(config, &path)
+                .map(|settings| {
+                    Box::new(stage::MongoStage::new(&settings, &path, env)) as Box<dyn Stage>
+                })
+                .map_err(BoxError::from),
+        )
     }
 
     fn writes(command: &Command) -> bool {
@@ -150,7 +171,7 @@ fn run_status(
     settings: &Settings,
     json: bool,
 ) -> Result<RunOutcome, BoxError> {
-    let view = ctx.access.view();
+    let view = ctx.access.view()?;
     let mut rows = Vec::new();
     for file in sync::source_files(view, settings)? {
         let cursor = sync::load_cursor(view, ctx.node.id, file.id)?;

@@ -12,14 +12,16 @@
 //! from the last recorded cursor and MongoDB's duplicate-key errors absorb what was stored.
 
 use crate::config::Settings;
-use crate::format::LineAt;
+use crate::format::{Format, LineAt};
 use crate::sink::{Batch, DEAD_LETTER_RAW, Origin, Sink, SinkError, Stats, dead_letter};
+use pond_metrics::{Counter, Histogram};
 use pond_store::{Node, NodeKind, StoreError, Transaction, View};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
 
 /// Version of [`Cursor`]'s JSON.
 const CURSOR_FORMAT: u32 = 1;
@@ -127,7 +129,269 @@ impl Progress {
     }
 }
 
-type Ack = (usize, u64, u64, Result<(), SinkError>);
+/// File index, batch sequence number, end offset, newest entry time (Unix ms), outcome.
+type Ack = (usize, u64, u64, Option<i64>, Result<(), SinkError>);
+
+/// What a long-running stage watches while a sync runs (see [`crate::stage`]).
+pub struct Observer {
+    /// Seconds per acknowledged batch write, retries included.
+    pub batch_seconds: Histogram,
+    /// From an entry's own timestamp to MongoDB's acknowledgement of its document.
+    pub entry_to_ack_seconds: Histogram,
+    /// Complete lines read from the pond.
+    pub lines_read: Counter,
+    /// The newest entry timestamp (Unix ms) acknowledged so far.
+    pub newest_acked_ms: AtomicI64,
+}
+
+/// The top-level field holding a document's entry time as a BSON date, if the format has one.
+fn entry_time_field(format: &Format) -> Option<&str> {
+    match format {
+        Format::HlTrades | Format::HlFills => Some("time"),
+        Format::HlFillsByBlock => Some("block_time"),
+        Format::Jsonl(options) => options
+            .timestamp
+            .as_ref()
+            .map(|(path, _)| path.text.as_str())
+            .filter(|field| !field.contains('.')),
+    }
+}
+
+fn unix_ms_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The destination and the runtime it lives on: opened once per `sync`, or once per
+/// long-running stage and reused by each of its steps.
+pub struct Pipeline {
+    runtime: tokio::runtime::Runtime,
+    /// `None` on a dry run.
+    sink: Option<Sink>,
+    settings: Settings,
+}
+
+impl Pipeline {
+    /// Starts the runtime and, unless `dry_run`, connects and creates the configured indexes.
+    pub fn open(settings: &Settings, dry_run: bool, stats: &Stats) -> Result<Self, SyncError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(SyncError::Runtime)?;
+        let sink = if dry_run {
+            None
+        } else {
+            let connected = runtime.block_on(async {
+                let sink = Sink::connect(settings).await?;
+                if let Err(e) = sink.ensure_indexes(settings, stats).await {
+                    sink.shutdown().await;
+                    return Err(e);
+                }
+                Ok::<Sink, SinkError>(sink)
+            })?;
+            Some(connected)
+        };
+        Ok(Self {
+            runtime,
+            sink,
+            settings: settings.clone(),
+        })
+    }
+
+    /// Closes the connections, then the runtime.
+    pub fn close(self) {
+        if let Some(sink) = &self.sink {
+            self.runtime.block_on(sink.shutdown());
+        }
+    }
+
+    /// Stores every new complete line of the source files; cursors are written into `txn`.
+    /// When `stop` turns true, reading stops at the next batch, and in-flight batches get
+    /// `grace` to be acknowledged; what they cover stays behind the cursor otherwise.
+    pub fn sync(
+        &self,
+        txn: &mut Transaction,
+        factory_id: i64,
+        stats: &Arc<Stats>,
+        stop: &dyn Fn() -> bool,
+        grace: Duration,
+        observer: Option<&Observer>,
+    ) -> Result<SyncReport, SyncError> {
+        let settings = &self.settings;
+        let dry_run = self.sink.is_none();
+        let files = source_files(txn, settings)?;
+        let mut progress = Vec::with_capacity(files.len());
+        let mut sizes = Vec::with_capacity(files.len());
+        for file in &files {
+            let cursor = load_cursor(txn, factory_id, file.id)?;
+            progress.push(Progress {
+                cursor: cursor.offset,
+                next_seq: 0,
+                next_ack: 0,
+                acked: BTreeMap::new(),
+                error: cursor.last_error,
+            });
+            sizes.push(txn.file_len(file.id)?);
+        }
+        let mut errors = Vec::new();
+        let starting: Vec<u64> = progress.iter().map(|p| p.cursor).collect();
+        let time_field = entry_time_field(&settings.format);
+        self.runtime.block_on(async {
+            let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
+            let writer = Writer {
+                sink: self.sink.clone(),
+                slots: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
+                acks: ack_tx,
+                stats: stats.clone(),
+                observer,
+            };
+            let mut failed = false;
+            let mut handle_ack = |(fi, seq, end, newest, result): Ack,
+                                  progress: &mut Vec<Progress>,
+                                  failed: &mut bool| match result {
+                Ok(()) => {
+                    progress[fi].ack(seq, end);
+                    if let (Some(observer), Some(newest)) = (observer, newest) {
+                        observer
+                            .newest_acked_ms
+                            .fetch_max(newest, Ordering::Relaxed);
+                    }
+                }
+                Err(e) => {
+                    let message = format!("{}: {e}", files[fi].path);
+                    progress[fi].error = Some(e.to_string());
+                    errors.push(message);
+                    *failed = true;
+                }
+            };
+            'files: for (fi, file) in files.iter().enumerate() {
+                let start = progress[fi].cursor;
+                if start >= sizes[fi] {
+                    continue;
+                }
+                let mut reader = txn.read_range(file.id, start, sizes[fi])?;
+                let mut lines = LineSplitter::new(start);
+                let mut batch = new_batch(settings.batch_size);
+                let mut entry_ms = Vec::new();
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    let n = reader.read(&mut buf).map_err(|e| StoreError::Corrupt {
+                        node: file.id,
+                        detail: e.to_string(),
+                    })?;
+                    if n == 0 {
+                        break;
+                    }
+                    lines.push(&buf[..n]);
+                    while let Some((offset, line)) = lines.next_line() {
+                        let docs_before = batch.docs.len();
+                        add_line(settings, file, offset, line, &mut batch);
+                        if observer.is_some()
+                            && let Some(field) = time_field
+                        {
+                            for doc in &batch.docs[docs_before..] {
+                                if let Ok(time) = doc.get_datetime(field) {
+                                    entry_ms.push(time.timestamp_millis());
+                                }
+                            }
+                        }
+                        if batch.docs.len() + batch.dead.len() >= settings.batch_size {
+                            let end = offset + line.len() as u64 + 1;
+                            let full =
+                                std::mem::replace(&mut batch, new_batch(settings.batch_size));
+                            let times = std::mem::take(&mut entry_ms);
+                            writer
+                                .send(fi, end, full, times, &mut progress[fi], file)
+                                .await;
+                            if stop() {
+                                break 'files;
+                            }
+                        }
+                        while let Ok(ack) = ack_rx.try_recv() {
+                            handle_ack(ack, &mut progress, &mut failed);
+                        }
+                        if failed {
+                            break 'files;
+                        }
+                    }
+                }
+                if let Some(observer) = observer {
+                    observer.lines_read.inc_by(lines.count);
+                }
+                if !batch.docs.is_empty() || !batch.dead.is_empty() {
+                    let end = lines.consumed();
+                    writer
+                        .send(fi, end, batch, entry_ms, &mut progress[fi], file)
+                        .await;
+                } else if lines.consumed() > progress[fi].cursor
+                    && progress[fi].next_seq == progress[fi].next_ack
+                {
+                    // Only lines that produced nothing (an empty `events` block): nothing to wait for.
+                    progress[fi].cursor = lines.consumed();
+                }
+                if stop() {
+                    break;
+                }
+            }
+            drop(writer);
+            let drain = async {
+                while let Some(ack) = ack_rx.recv().await {
+                    handle_ack(ack, &mut progress, &mut failed);
+                }
+            };
+            if stop() {
+                if tokio::time::timeout(grace, drain).await.is_err() {
+                    tracing::warn!(
+                        "in-flight batches not acknowledged within the {grace:?} grace period; \
+                         their lines stay behind the cursor and are sent again on the next start"
+                    );
+                }
+            } else {
+                drain.await;
+            }
+            Ok::<(), SyncError>(())
+        })?;
+        if !dry_run {
+            for (fi, file) in files.iter().enumerate() {
+                let p = &progress[fi];
+                let had_error = errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("{}:", file.path)));
+                if p.cursor != starting[fi] || had_error || p.error.is_some() {
+                    let cursor = Cursor {
+                        format: CURSOR_FORMAT,
+                        offset: p.cursor,
+                        last_error: if had_error { p.error.clone() } else { None },
+                    };
+                    save_cursor(txn, factory_id, file.id, &cursor)?;
+                }
+            }
+        }
+        Ok(SyncReport {
+            inserted: stats.inserted.load(Ordering::Relaxed),
+            duplicates: stats.duplicates.load(Ordering::Relaxed),
+            dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
+            retries: stats.retries.load(Ordering::Relaxed),
+            dry_run,
+            files: files
+                .iter()
+                .enumerate()
+                .map(|(fi, f)| FileReport {
+                    path: f.path.to_string(),
+                    cursor: if dry_run {
+                        starting[fi]
+                    } else {
+                        progress[fi].cursor
+                    },
+                    size: sizes[fi],
+                })
+                .collect(),
+            errors,
+        })
+    }
+}
 
 /// Runs one sync; cursors are written into `txn`.
 pub fn sync(
@@ -136,145 +400,11 @@ pub fn sync(
     settings: &Settings,
     dry_run: bool,
 ) -> Result<SyncReport, SyncError> {
-    let files = source_files(txn, settings)?;
-    let mut progress = Vec::with_capacity(files.len());
-    let mut sizes = Vec::with_capacity(files.len());
-    for file in &files {
-        let cursor = load_cursor(txn, factory_id, file.id)?;
-        progress.push(Progress {
-            cursor: cursor.offset,
-            next_seq: 0,
-            next_ack: 0,
-            acked: BTreeMap::new(),
-            error: cursor.last_error,
-        });
-        sizes.push(txn.file_len(file.id)?);
-    }
     let stats = Arc::new(Stats::default());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(SyncError::Runtime)?;
-    let mut errors = Vec::new();
-    let starting: Vec<u64> = progress.iter().map(|p| p.cursor).collect();
-    runtime.block_on(async {
-        let sink = if dry_run {
-            None
-        } else {
-            let sink = Sink::connect(settings).await?;
-            sink.ensure_indexes(settings, &stats).await?;
-            Some(sink)
-        };
-        let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
-        let writer = Writer {
-            sink,
-            slots: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
-            acks: ack_tx,
-            stats: stats.clone(),
-        };
-        let mut failed = false;
-        let mut handle_ack = |(fi, seq, end, result): Ack,
-                              progress: &mut Vec<Progress>,
-                              failed: &mut bool| match result {
-            Ok(()) => progress[fi].ack(seq, end),
-            Err(e) => {
-                let message = format!("{}: {e}", files[fi].path);
-                progress[fi].error = Some(e.to_string());
-                errors.push(message);
-                *failed = true;
-            }
-        };
-        'files: for (fi, file) in files.iter().enumerate() {
-            let start = progress[fi].cursor;
-            if start >= sizes[fi] {
-                continue;
-            }
-            let mut reader = txn.read_range(file.id, start, sizes[fi])?;
-            let mut lines = LineSplitter::new(start);
-            let mut batch = new_batch(settings.batch_size);
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = reader.read(&mut buf).map_err(|e| StoreError::Corrupt {
-                    node: file.id,
-                    detail: e.to_string(),
-                })?;
-                if n == 0 {
-                    break;
-                }
-                lines.push(&buf[..n]);
-                while let Some((offset, line)) = lines.next_line() {
-                    add_line(settings, file, offset, line, &mut batch);
-                    if batch.docs.len() + batch.dead.len() >= settings.batch_size {
-                        let end = offset + line.len() as u64 + 1;
-                        let full = std::mem::replace(&mut batch, new_batch(settings.batch_size));
-                        writer.send(fi, end, full, &mut progress[fi], file).await;
-                    }
-                    while let Ok(ack) = ack_rx.try_recv() {
-                        handle_ack(ack, &mut progress, &mut failed);
-                    }
-                    if failed {
-                        break 'files;
-                    }
-                }
-            }
-            if !batch.docs.is_empty() || !batch.dead.is_empty() {
-                let end = lines.consumed();
-                writer.send(fi, end, batch, &mut progress[fi], file).await;
-            } else if lines.consumed() > progress[fi].cursor
-                && progress[fi].next_seq == progress[fi].next_ack
-            {
-                // Only lines that produced nothing (an empty `events` block): nothing to wait for.
-                progress[fi].cursor = lines.consumed();
-            }
-        }
-        let sink = writer.sink.clone();
-        drop(writer);
-        while let Some(ack) = ack_rx.recv().await {
-            handle_ack(ack, &mut progress, &mut failed);
-        }
-        if let Some(sink) = sink {
-            sink.shutdown().await;
-        }
-        Ok::<(), SyncError>(())
-    })?;
-    if !dry_run {
-        for (fi, file) in files.iter().enumerate() {
-            let p = &progress[fi];
-            let had_error = errors
-                .iter()
-                .any(|e| e.starts_with(&format!("{}:", file.path)));
-            if p.cursor != starting[fi] || had_error || p.error.is_some() {
-                let cursor = Cursor {
-                    format: CURSOR_FORMAT,
-                    offset: p.cursor,
-                    last_error: if had_error { p.error.clone() } else { None },
-                };
-                save_cursor(txn, factory_id, file.id, &cursor)?;
-            }
-        }
-    }
-    Ok(SyncReport {
-        inserted: stats.inserted.load(Ordering::Relaxed),
-        duplicates: stats.duplicates.load(Ordering::Relaxed),
-        dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
-        retries: stats.retries.load(Ordering::Relaxed),
-        dry_run,
-        files: files
-            .iter()
-            .enumerate()
-            .map(|(fi, f)| FileReport {
-                path: f.path.to_string(),
-                cursor: if dry_run {
-                    starting[fi]
-                } else {
-                    progress[fi].cursor
-                },
-                size: sizes[fi],
-            })
-            .collect(),
-        errors,
-    })
+    let pipeline = Pipeline::open(settings, dry_run, &stats)?;
+    let report = pipeline.sync(txn, factory_id, &stats, &|| false, Duration::ZERO, None);
+    pipeline.close();
+    report
 }
 
 fn new_batch(capacity: usize) -> Batch {
@@ -318,18 +448,28 @@ fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &
 }
 
 /// Hands batches to writer tasks, at most `max_in_flight` at once.
-struct Writer {
+struct Writer<'o> {
     /// `None` on a dry run: batches are counted, not sent.
     sink: Option<Sink>,
     slots: Arc<tokio::sync::Semaphore>,
     acks: tokio::sync::mpsc::UnboundedSender<Ack>,
     stats: Arc<Stats>,
+    observer: Option<&'o Observer>,
 }
 
-impl Writer {
+impl Writer<'_> {
     /// Sends the batch of file `fi` ending at byte `end`; waits while all slots are busy, so the
-    /// reader slows down and nothing is dropped or buffered without limit.
-    async fn send(&self, fi: usize, end: u64, batch: Batch, progress: &mut Progress, file: &Node) {
+    /// reader slows down and nothing is dropped or buffered without limit. `entry_ms` are the
+    /// entry times of its documents, for the latency metrics.
+    async fn send(
+        &self,
+        fi: usize,
+        end: u64,
+        batch: Batch,
+        entry_ms: Vec<i64>,
+        progress: &mut Progress,
+        file: &Node,
+    ) {
         let seq = progress.next_seq;
         progress.next_seq += 1;
         let Some(sink) = self.sink.clone() else {
@@ -339,7 +479,7 @@ impl Writer {
             self.stats
                 .dead_lettered
                 .fetch_add(batch.dead.len() as u64, Ordering::Relaxed);
-            let _ = self.acks.send((fi, seq, end, Ok(())));
+            let _ = self.acks.send((fi, seq, end, None, Ok(())));
             return;
         };
         // The semaphore is never closed, so acquiring only waits.
@@ -349,10 +489,25 @@ impl Writer {
         let acks = self.acks.clone();
         let stats = self.stats.clone();
         let (node, path) = (file.id, file.path.to_string());
+        let timing = self.observer.map(|o| {
+            (
+                o.batch_seconds.clone(),
+                o.entry_to_ack_seconds.clone(),
+                std::time::Instant::now(),
+            )
+        });
+        let newest = entry_ms.iter().copied().max();
         tokio::spawn(async move {
             let result = sink.write(batch, node, &path, &stats).await;
             drop(permit);
-            let _ = acks.send((fi, seq, end, result));
+            if let (Ok(()), Some((batch_seconds, entry_to_ack, started))) = (&result, timing) {
+                batch_seconds.observe(started.elapsed().as_secs_f64());
+                let now = unix_ms_now();
+                for ms in &entry_ms {
+                    entry_to_ack.observe((now - ms).max(0) as f64 / 1000.0);
+                }
+            }
+            let _ = acks.send((fi, seq, end, newest, result));
         });
     }
 }
@@ -364,6 +519,8 @@ struct LineSplitter {
     start: usize,
     /// File offset of `buf[start]`.
     base: u64,
+    /// Complete lines returned so far.
+    count: u64,
 }
 
 impl LineSplitter {
@@ -372,6 +529,7 @@ impl LineSplitter {
             buf: Vec::new(),
             start: 0,
             base,
+            count: 0,
         }
     }
 
@@ -389,6 +547,7 @@ impl LineSplitter {
         let offset = self.base;
         self.base += newline as u64 + 1;
         self.start = line.end + 1;
+        self.count += 1;
         Some((offset, &self.buf[line]))
     }
 

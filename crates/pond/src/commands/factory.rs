@@ -3,8 +3,8 @@
 use super::{Env, pond_path};
 use crate::output;
 use anyhow::Context;
-use pond_factory::Registry;
 use pond_factory::runner::Runner;
+use pond_factory::{Control, Registry};
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -49,7 +49,36 @@ fn runner<'a>(env: &'a Env<'_>, bin_name: String) -> Runner<'a> {
         lock_timeout: env.lock_timeout,
         env: &|var| std::env::var(var).ok(),
         bin_name,
+        control: Control::new(),
     }
+}
+
+/// Turns SIGTERM/SIGINT into a stop request and SIGHUP into a reload request for a
+/// long-running command. A second stop signal exits at once (safe: every step is a
+/// transaction, and the next start resumes from the last commit).
+fn handle_signals(control: &Control) -> anyhow::Result<()> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT, SIGHUP])
+        .context("installing signal handlers")?;
+    let control = control.clone();
+    std::thread::Builder::new()
+        .name("signals".to_string())
+        .spawn(move || {
+            for signal in signals.forever() {
+                if signal == SIGHUP {
+                    tracing::info!("SIGHUP: reloading configs after the current step");
+                    control.request_reload();
+                } else if control.stopping() {
+                    tracing::warn!("second stop signal: exiting without draining");
+                    std::process::exit(130);
+                } else {
+                    tracing::info!("stop requested: draining in-flight work");
+                    control.request_stop();
+                }
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -133,6 +162,9 @@ pub fn run(
         } else {
             ExitCode::SUCCESS
         });
+    }
+    if runner.is_long_running(&path, args)? {
+        handle_signals(&runner.control)?;
     }
     runner.run(&path, args, out)?;
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,456 @@
+//! The runner's side of long-running commands: [`Runner::serve`] and the [`Service`] it hands
+//! the command.
+//!
+//! `serve` prepares the command and its downstream stages, runs the command (which loops,
+//! calling [`Service::step`]), and on a reload request (SIGHUP) closes the stages, re-reads every
+//! config from the pond and starts again; the metrics registry and its HTTP server survive
+//! reloads. Each step: the command's work in one transaction, commit, then each stage in its own
+//! transaction. A failing stage backs off (0.5 s doubling to 30 s) and is retried on later steps;
+//! the upstream never waits for it.
+
+use crate::runner::{RunError, Runner};
+use crate::service::{StageReport, Work};
+use crate::{
+    Access, BoxError, Control, Invocation, Prepared, RunContext, Service, Stage, StageEnv,
+    StepReport,
+};
+use pond_metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Metrics, MetricsServer};
+use pond_store::{Node, PondPath, Snapshot, StoreError};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// First wait before retrying a failed stage; it doubles per failure up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// How a downstream stage runs each step.
+enum StageKind {
+    /// Kept alive between steps.
+    Live(Box<dyn Stage>),
+    /// Prepared and run afresh (with its own downstream chain) each step.
+    Fresh,
+}
+
+struct StageSlot {
+    path: PondPath,
+    node: Node,
+    kind: StageKind,
+    /// The live stage's own downstream nodes (run afresh after it commits).
+    downstream: Vec<String>,
+    /// A failed or interrupted step left work for later.
+    behind: bool,
+    failures: u32,
+    retry_at: Instant,
+    runs: Counter,
+    failed: Counter,
+    seconds: Histogram,
+    behind_gauge: Gauge,
+}
+
+struct StepMetrics {
+    steps: Counter,
+    failed: Counter,
+    seconds: Histogram,
+    last_commit: Gauge,
+}
+
+/// The [`Service`] of one run of a long-running command.
+struct Session<'r, 'a> {
+    runner: &'r Runner<'a>,
+    node: Node,
+    stages: Vec<StageSlot>,
+    metrics: Metrics,
+    server: &'r mut Option<MetricsServer>,
+    step_metrics: StepMetrics,
+}
+
+fn backoff(failures: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Runner<'_> {
+    /// Runs a long-running command until it returns (a stop request), re-preparing everything
+    /// on each reload request.
+    pub(crate) fn serve(
+        &self,
+        path: &PondPath,
+        invocation: Invocation<'_>,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Option<u64>, RunError> {
+        let metrics = Metrics::new();
+        let mut server = None;
+        loop {
+            let (node, prepared) = self.prepare(path, invocation)?;
+            let downstream = prepared.downstream();
+            self.check_chain(path, &downstream, &mut vec![path.clone()])?;
+            let stages = self.start_stages(&downstream, &metrics)?;
+            let label = node.path.to_string();
+            let mut session = Session {
+                runner: self,
+                step_metrics: StepMetrics {
+                    steps: metrics.counter(
+                        "pond_steps_total",
+                        "Steps of a long-running command (one transaction each).",
+                        &[("node", &label)],
+                    ),
+                    failed: metrics.counter(
+                        "pond_step_failures_total",
+                        "Steps whose own work failed (rolled back; retried on the next step).",
+                        &[("node", &label)],
+                    ),
+                    seconds: metrics.histogram(
+                        "pond_step_seconds",
+                        "Duration of a step's own work and commit, downstream stages excluded.",
+                        &[("node", &label)],
+                        LATENCY_BUCKETS,
+                    ),
+                    last_commit: metrics.gauge(
+                        "pond_last_commit_timestamp_seconds",
+                        "Unix time of the node's last committed step.",
+                        &[("node", &label)],
+                    ),
+                },
+                node,
+                stages,
+                metrics: metrics.clone(),
+                server: &mut server,
+            };
+            tracing::info!(node = %path, stages = session.stages.len(), "following");
+            let result = run_service(&mut session, prepared, out);
+            let node = session.node.clone();
+            session.close();
+            let outcome = result.map_err(|source| RunError::Failed {
+                path: path.to_string(),
+                source,
+            })?;
+            if self.control.take_reload() && !self.control.stopping() {
+                tracing::info!(node = %path, "reloading configs");
+                continue;
+            }
+            return crate::runner::partial(&node, None, outcome.errors);
+        }
+    }
+
+    fn start_stages(
+        &self,
+        downstream: &[String],
+        metrics: &Metrics,
+    ) -> Result<Vec<StageSlot>, RunError> {
+        let env = StageEnv {
+            metrics: metrics.clone(),
+            control: self.control.clone(),
+        };
+        let mut stages = Vec::new();
+        for target in downstream {
+            let target = PondPath::parse(target)?;
+            let (node, prepared) = self.prepare(
+                &target,
+                Invocation::Downstream {
+                    json: false,
+                    dry_run: false,
+                },
+            )?;
+            let own_downstream = prepared.downstream();
+            let kind = match prepared.into_stage(&node, &env) {
+                Some(Ok(stage)) => StageKind::Live(stage),
+                Some(Err(source)) => {
+                    for slot in stages {
+                        close_slot(slot);
+                    }
+                    return Err(RunError::Failed {
+                        path: target.to_string(),
+                        source,
+                    });
+                }
+                None => StageKind::Fresh,
+            };
+            let label = target.to_string();
+            let labels = [("stage", label.as_str())];
+            stages.push(StageSlot {
+                runs: metrics.counter(
+                    "pond_stage_runs_total",
+                    "Downstream stage runs (one transaction each).",
+                    &labels,
+                ),
+                failed: metrics.counter(
+                    "pond_stage_failures_total",
+                    "Downstream stage runs that failed (retried with backoff).",
+                    &labels,
+                ),
+                seconds: metrics.histogram(
+                    "pond_stage_seconds",
+                    "Duration of one downstream stage run, commit included.",
+                    &labels,
+                    LATENCY_BUCKETS,
+                ),
+                behind_gauge: metrics.gauge(
+                    "pond_stage_behind",
+                    "1 while a stage has work left from a failed or interrupted run.",
+                    &labels,
+                ),
+                path: target,
+                node,
+                kind,
+                downstream: own_downstream,
+                // Whatever accumulated while nothing ran is picked up by the first step.
+                behind: true,
+                failures: 0,
+                retry_at: Instant::now(),
+            });
+        }
+        Ok(stages)
+    }
+}
+
+fn run_service(
+    session: &mut Session<'_, '_>,
+    prepared: Box<dyn Prepared>,
+    out: &mut dyn std::io::Write,
+) -> Result<crate::RunOutcome, BoxError> {
+    let node = session.node.clone();
+    let mut ctx = RunContext {
+        node: &node,
+        access: Access::Service(session),
+        out,
+    };
+    prepared.run(&mut ctx)
+}
+
+fn close_slot(slot: StageSlot) {
+    if let StageKind::Live(stage) = slot.kind {
+        stage.close();
+    }
+}
+
+impl Session<'_, '_> {
+    fn close(self) {
+        for slot in self.stages {
+            close_slot(slot);
+        }
+    }
+
+    /// Runs one stage in its own transaction (a live stage) or as a fresh chain.
+    fn run_stage(&mut self, index: usize) -> StageReport {
+        let runner = self.runner;
+        let slot = &mut self.stages[index];
+        let started = Instant::now();
+        slot.runs.inc();
+        let result: Result<Option<u64>, RunError> = match &mut slot.kind {
+            StageKind::Fresh => runner.run_chain(
+                &slot.path,
+                Invocation::Downstream {
+                    json: false,
+                    dry_run: false,
+                },
+                &mut std::io::sink(),
+                &mut vec![self.node.path.clone(), slot.path.clone()],
+            ),
+            StageKind::Live(stage) => {
+                let committed = run_in_txn(runner, &slot.node, &mut |ctx| stage.step(ctx));
+                match committed {
+                    Ok(txn) => {
+                        let mut failures = Vec::new();
+                        for target in &slot.downstream {
+                            let chained = PondPath::parse(target).map_err(RunError::from).and_then(
+                                |target| {
+                                    runner.run_chain(
+                                        &target,
+                                        Invocation::Downstream {
+                                            json: false,
+                                            dry_run: false,
+                                        },
+                                        &mut std::io::sink(),
+                                        &mut vec![slot.path.clone(), target.clone()],
+                                    )
+                                },
+                            );
+                            if let Err(e) = chained {
+                                failures.push(format!("{target}: {e}"));
+                            }
+                        }
+                        if failures.is_empty() {
+                            Ok(txn)
+                        } else {
+                            Err(RunError::Downstream {
+                                upstream: slot.path.to_string(),
+                                txn,
+                                failures,
+                            })
+                        }
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        slot.seconds.observe(started.elapsed().as_secs_f64());
+        match result {
+            Ok(txn) => {
+                if slot.failures > 0 {
+                    tracing::info!(stage = %slot.path, "recovered after {} failed run(s)", slot.failures);
+                }
+                slot.behind = false;
+                slot.failures = 0;
+                slot.behind_gauge.set(0.0);
+                StageReport {
+                    path: slot.path.to_string(),
+                    txn,
+                    error: None,
+                }
+            }
+            Err(e) => {
+                slot.failed.inc();
+                slot.behind = true;
+                slot.failures += 1;
+                let wait = backoff(slot.failures);
+                slot.retry_at = Instant::now() + wait;
+                slot.behind_gauge.set(1.0);
+                // The first failure is an error; repeats of an ongoing outage are warnings.
+                if slot.failures == 1 {
+                    tracing::error!(stage = %slot.path, "{e}; retrying in {wait:?}, upstream continues");
+                } else {
+                    tracing::warn!(stage = %slot.path, failures = slot.failures, "{e}; retrying in {wait:?}");
+                }
+                StageReport {
+                    path: slot.path.to_string(),
+                    txn: None,
+                    error: Some(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` in a write transaction of `node`; commits unless it fails or discards.
+fn run_in_txn(
+    runner: &Runner<'_>,
+    node: &Node,
+    work: &mut Work<'_>,
+) -> Result<Option<u64>, RunError> {
+    let failed = |source: BoxError| RunError::Failed {
+        path: node.path.to_string(),
+        source,
+    };
+    let mut txn = runner
+        .pond
+        .begin(runner.argv.clone(), runner.lock_timeout)?;
+    let outcome = {
+        let mut ctx = RunContext {
+            node,
+            access: Access::Write(&mut txn),
+            out: &mut std::io::sink(),
+        };
+        work(&mut ctx)
+    };
+    match outcome {
+        Ok(outcome) if outcome.discard => {
+            txn.rollback()?;
+            crate::runner::partial(node, None, outcome.errors)
+        }
+        Ok(outcome) => {
+            let summary = if outcome.summary.is_empty() {
+                format!("run {}", node.path)
+            } else {
+                outcome.summary
+            };
+            let committed = txn.commit(&summary)?;
+            crate::runner::partial(node, committed, outcome.errors)
+        }
+        Err(e) => {
+            txn.rollback()?;
+            Err(failed(e))
+        }
+    }
+}
+
+impl Service for Session<'_, '_> {
+    fn step(&mut self, work: &mut Work<'_>) -> Result<StepReport, BoxError> {
+        let started = Instant::now();
+        self.step_metrics.steps.inc();
+        let mut report = StepReport::default();
+        match run_in_txn(self.runner, &self.node, work) {
+            Ok(txn) => report.txn = txn,
+            Err(RunError::Partial { txn, errors, .. }) => {
+                report.txn = txn;
+                report.errors = errors;
+            }
+            Err(e) => {
+                self.step_metrics.failed.inc();
+                self.step_metrics
+                    .seconds
+                    .observe(started.elapsed().as_secs_f64());
+                return Err(Box::new(e));
+            }
+        }
+        self.step_metrics
+            .seconds
+            .observe(started.elapsed().as_secs_f64());
+        if report.txn.is_some() {
+            self.step_metrics.last_commit.set(unix_now());
+        }
+        let now = Instant::now();
+        for index in 0..self.stages.len() {
+            let slot = &self.stages[index];
+            let due = report.txn.is_some() || (slot.behind && now >= slot.retry_at);
+            // A stage in backoff waits for its time even after a commit: the outage that made
+            // it fail is likely still there, and the upstream should not pay for it each step.
+            if due && (slot.failures == 0 || now >= slot.retry_at) {
+                report.stages.push(self.run_stage(index));
+            }
+        }
+        Ok(report)
+    }
+
+    fn next_retry(&self) -> Option<Instant> {
+        self.stages
+            .iter()
+            .filter(|s| s.behind)
+            .map(|s| s.retry_at)
+            .min()
+    }
+
+    fn control(&self) -> &Control {
+        &self.runner.control
+    }
+
+    fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    fn serve_metrics(&mut self, addr: SocketAddr) -> Result<SocketAddr, BoxError> {
+        if let Some(server) = self.server.as_ref() {
+            return Ok(server.local_addr());
+        }
+        let server = self.metrics.serve(addr)?;
+        let bound = server.local_addr();
+        tracing::info!("metrics at http://{bound}/metrics");
+        *self.server = Some(server);
+        Ok(bound)
+    }
+
+    fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.runner.pond.snapshot()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Retries of a failing stage wait 0.5 s, then twice as long each time, never over 30 s.
+    #[test]
+    fn stage_backoff_doubles_up_to_the_cap() {
+        assert_eq!(backoff(1), Duration::from_millis(500));
+        assert_eq!(backoff(2), Duration::from_secs(1));
+        assert_eq!(backoff(4), Duration::from_secs(4));
+        assert_eq!(backoff(7), Duration::from_secs(30));
+        assert_eq!(backoff(40), Duration::from_secs(30));
+    }
+}

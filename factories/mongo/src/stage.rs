@@ -1,0 +1,165 @@
+//! The `mongo` stage of a long-running upstream (`logfile follow`): one runtime and one client
+//! for the whole run, one sync per upstream step.
+//!
+//! Each step is a [`Pipeline::sync`] in the step's transaction, so cursors commit in small
+//! transactions as documents are acknowledged. Retries inside a step stop after
+//! [`STEP_RETRY_DEADLINE`] (or the config's shorter `retry_deadline_secs`): the step then fails,
+//! its acknowledged prefix is committed, and the runner retries the stage with backoff while the
+//! upstream keeps mirroring. Nothing is lost meanwhile: the lines wait in the pond. On a stop
+//! request the stage stops reading, gives in-flight batches [`SHUTDOWN_GRACE`], and commits the
+//! cursors of what was acknowledged.
+
+use crate::config::Settings;
+use crate::sink::Stats;
+use crate::sync::{Observer, Pipeline};
+use pond_factory::{BoxError, Control, RunContext, RunOutcome, Stage, StageEnv};
+use pond_metrics::{Counter, Gauge, LATENCY_BUCKETS};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long one step keeps retrying a failing write before it gives the upstream its turn.
+pub const STEP_RETRY_DEADLINE: Duration = Duration::from_secs(5);
+/// How long a stop waits for in-flight batches.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// A `mongo` node kept alive across steps.
+pub struct MongoStage {
+    settings: Settings,
+    /// Opened by the first step (so a destination that is down at start is retried like any
+    /// other failure), then kept.
+    pipeline: Option<Pipeline>,
+    control: Control,
+    observer: Observer,
+    inserted: Counter,
+    duplicates: Counter,
+    dead_lettered: Counter,
+    retries: Counter,
+    lag_bytes: Gauge,
+    lag_seconds: Gauge,
+}
+
+impl MongoStage {
+    /// The stage of the node at `node_path`.
+    pub fn new(settings: &Settings, node_path: &str, env: &StageEnv) -> Self {
+        let mut settings = settings.clone();
+        settings.retry_deadline = settings.retry_deadline.min(STEP_RETRY_DEADLINE);
+        let metrics = &env.metrics;
+        let labels = [("stage", node_path)];
+        let documents = |outcome: &str| {
+            metrics.counter(
+                "pond_mongo_documents_total",
+                "Documents by outcome: inserted, duplicate (already stored), dead_lettered.",
+                &[("stage", node_path), ("outcome", outcome)],
+            )
+        };
+        Self {
+            observer: Observer {
+                batch_seconds: metrics.histogram(
+                    "pond_mongo_batch_seconds",
+                    "Time to get one batch acknowledged by MongoDB, retries included.",
+                    &labels,
+                    LATENCY_BUCKETS,
+                ),
+                entry_to_ack_seconds: metrics.histogram(
+                    "pond_mongo_entry_to_ack_seconds",
+                    "From an entry's own timestamp to MongoDB's acknowledgement of its document.",
+                    &labels,
+                    LATENCY_BUCKETS,
+                ),
+                lines_read: metrics.counter(
+                    "pond_mongo_lines_read_total",
+                    "Complete lines read from the pond.",
+                    &labels,
+                ),
+                newest_acked_ms: std::sync::atomic::AtomicI64::new(i64::MIN),
+            },
+            inserted: documents("inserted"),
+            duplicates: documents("duplicate"),
+            dead_lettered: documents("dead_lettered"),
+            retries: metrics.counter(
+                "pond_mongo_retries_total",
+                "Write attempts retried after a transient error.",
+                &labels,
+            ),
+            lag_bytes: metrics.gauge(
+                "pond_mongo_lag_bytes",
+                "Bytes of the source files not yet stored (size minus cursor, summed).",
+                &labels,
+            ),
+            lag_seconds: metrics.gauge(
+                "pond_mongo_lag_seconds",
+                "While behind: age of the newest stored entry; 0 when caught up.",
+                &labels,
+            ),
+            settings,
+            pipeline: None,
+            control: env.control.clone(),
+        }
+    }
+}
+
+impl Stage for MongoStage {
+    fn step(&mut self, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError> {
+        let factory_id = ctx.node.id;
+        let txn = ctx
+            .access
+            .txn()
+            .ok_or("a mongo step needs the write transaction")?;
+        let stats = Arc::new(Stats::default());
+        let pipeline = match &mut self.pipeline {
+            Some(pipeline) => pipeline,
+            slot => slot.insert(Pipeline::open(&self.settings, false, &stats)?),
+        };
+        let control = self.control.clone();
+        let report = pipeline.sync(
+            txn,
+            factory_id,
+            &stats,
+            &|| control.stopping(),
+            SHUTDOWN_GRACE,
+            Some(&self.observer),
+        );
+        self.inserted.inc_by(stats.inserted.load(Ordering::Relaxed));
+        self.duplicates
+            .inc_by(stats.duplicates.load(Ordering::Relaxed));
+        self.dead_lettered
+            .inc_by(stats.dead_lettered.load(Ordering::Relaxed));
+        self.retries.inc_by(stats.retries.load(Ordering::Relaxed));
+        let report = report?;
+        let behind: u64 = report
+            .files
+            .iter()
+            .map(|f| f.size.saturating_sub(f.cursor))
+            .sum();
+        self.lag_bytes.set(behind as f64);
+        let newest = self.observer.newest_acked_ms.load(Ordering::Relaxed);
+        let lag = if behind == 0 || newest == i64::MIN {
+            0.0
+        } else {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64());
+            (now - newest as f64 / 1000.0).max(0.0)
+        };
+        self.lag_seconds.set(lag);
+        Ok(RunOutcome {
+            summary: format!(
+                "mongo {}.{}: {} inserted, {} duplicates, {} dead-lettered",
+                self.settings.database,
+                self.settings.collection,
+                report.inserted,
+                report.duplicates,
+                report.dead_lettered
+            ),
+            discard: false,
+            errors: report.errors,
+        })
+    }
+
+    fn close(self: Box<Self>) {
+        if let Some(pipeline) = self.pipeline {
+            pipeline.close();
+        }
+    }
+}
