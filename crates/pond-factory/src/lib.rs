@@ -17,6 +17,7 @@
 pub mod config;
 pub mod control;
 pub mod runner;
+pub mod runs;
 pub mod service;
 mod session;
 
@@ -88,6 +89,17 @@ impl RunContext<'_> {
     }
 }
 
+/// What `pond status` shows about a node beyond its last run.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct NodeStatus {
+    /// Bytes the node has yet to move (host bytes not mirrored, pond bytes not stored).
+    pub lag_bytes: Option<u64>,
+    /// Files the node handles.
+    pub files: Option<u64>,
+    /// The last problem the node recorded in the pond, if it is still unresolved.
+    pub last_error: Option<String>,
+}
+
 /// What a successful run reports back to the runner.
 #[derive(Debug, Default)]
 pub struct RunOutcome {
@@ -108,6 +120,14 @@ pub trait Factory: Send + Sync {
     fn description(&self) -> &'static str;
     /// The commands, as a clap command with one subcommand each (shown by `pond run PATH --help`).
     fn commands(&self, bin_name: &str) -> clap::Command;
+    /// What `pond status` shows about `node` (configured by the expanded `config_text`).
+    fn status(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        view: &View,
+        node: &Node,
+    ) -> Result<NodeStatus, BoxError>;
     /// Parses and validates expanded config text and, when `args` is given, the command line.
     /// `args: None` validates the config only (what `pond mknod` does).
     fn prepare(
@@ -219,6 +239,10 @@ pub trait TypedFactory: Send + Sync + 'static {
     ) -> Option<Result<Box<dyn Stage>, BoxError>> {
         None
     }
+    /// What `pond status` shows about the node beyond its last run (default: nothing).
+    fn status(_view: &View, _node: &Node, _config: &Self::Config) -> Result<NodeStatus, BoxError> {
+        Ok(NodeStatus::default())
+    }
     /// Runs `command`.
     fn run(
         ctx: &mut RunContext<'_>,
@@ -281,6 +305,17 @@ impl<F: TypedFactory> Factory for F {
         )
         .about(F::DESCRIPTION)
         .long_about(F::DESCRIPTION)
+    }
+
+    fn status(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        view: &View,
+        node: &Node,
+    ) -> Result<NodeStatus, BoxError> {
+        let config: F::Config = config::parse_yaml(config_text, source_name)?;
+        F::status(view, node, &config)
     }
 
     fn prepare(

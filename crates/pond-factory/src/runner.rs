@@ -104,6 +104,14 @@ impl RunError {
     }
 }
 
+/// The command of a run, as `pond status` shows it.
+pub(crate) fn describe(invocation: Invocation<'_>) -> String {
+    match invocation {
+        Invocation::Args { args, .. } => args.join(" "),
+        Invocation::Downstream { .. } => "sync (as a downstream stage)".to_string(),
+    }
+}
+
 /// One downstream stage's result, as added to an upstream JSON report.
 #[derive(Debug, Serialize)]
 struct StageJson {
@@ -289,8 +297,9 @@ impl Runner<'_> {
         } else {
             Vec::new()
         };
+        let command = describe(invocation);
         if downstream.is_empty() {
-            return self.run_stage(&node, prepared, out);
+            return self.run_stage(&node, prepared, &command, out);
         }
         // With downstream stages and JSON, the upstream report gets a `downstream` array, so
         // stdout stays one JSON document.
@@ -298,6 +307,7 @@ impl Runner<'_> {
         let upstream = self.run_stage(
             &node,
             prepared,
+            &command,
             if json { &mut upstream_out } else { &mut *out },
         );
         // Downstream stages run after any commit, including one with non-fatal errors.
@@ -381,7 +391,31 @@ impl Runner<'_> {
         partial(&node, txn, upstream_errors)
     }
 
+    /// Runs one stage and, for a real (not dry) writing run, records it for `pond status`.
     fn run_stage(
+        &self,
+        node: &Node,
+        prepared: Box<dyn Prepared>,
+        command: &str,
+        out: &mut dyn Write,
+    ) -> Result<Option<u64>, RunError> {
+        if !prepared.writes() || prepared.dry_run() {
+            return self.run_stage_unrecorded(node, prepared, out);
+        }
+        let mut record = crate::runs::RunRecord::start(command.to_string(), false);
+        let result = self.run_stage_unrecorded(node, prepared, out);
+        match &result {
+            Ok(txn) => record.finish(None, *txn),
+            Err(RunError::Partial { txn, .. }) => {
+                record.finish(result.as_ref().err().map(|e| e.to_string()), *txn)
+            }
+            Err(e) => record.finish(Some(e.to_string()), None),
+        }
+        crate::runs::save(self.pond.dir(), node.id, &record);
+        result
+    }
+
+    fn run_stage_unrecorded(
         &self,
         node: &Node,
         prepared: Box<dyn Prepared>,
@@ -429,5 +463,61 @@ impl Runner<'_> {
                 Err(failed(e))
             }
         }
+    }
+}
+
+/// One factory node in `pond status`.
+#[derive(Debug, Serialize)]
+pub struct NodeReport {
+    pub path: String,
+    pub factory: String,
+    /// `running` (a live long-running command), `ok`, `failed`, `died` (a long-running command
+    /// whose process is gone without finishing: killed or crashed) or `never run`.
+    pub state: &'static str,
+    pub last_run: Option<crate::runs::RunRecord>,
+    #[serde(flatten)]
+    pub status: crate::NodeStatus,
+}
+
+impl Runner<'_> {
+    /// Every factory node with its last run and what its factory reports (lag, last error).
+    pub fn status(&self) -> Result<Vec<NodeReport>, RunError> {
+        let snapshot = self.pond.snapshot()?;
+        let mut reports = Vec::new();
+        for (node, stored) in snapshot.factory_nodes()? {
+            let last_run = crate::runs::load(self.pond.dir(), node.id);
+            let state = match &last_run {
+                None => "never run",
+                Some(run) if run.running && crate::runs::alive(run.pid) => "running",
+                Some(run) if run.running => "died",
+                Some(run) if run.ok => "ok",
+                Some(_) => "failed",
+            };
+            let source_name = format!("{} (config)", node.path);
+            let status = match self.registry.get(&stored.factory) {
+                None => Err(format!(
+                    "factory {:?} is not in this build (known: {})",
+                    stored.factory,
+                    self.registry.names()
+                )
+                .into()),
+                Some(factory) => crate::config::expand_env(&stored.config, &source_name, self.env)
+                    .map_err(BoxError::from)
+                    .and_then(|text| factory.status(&text, &source_name, &snapshot, &node)),
+            };
+            let status = status.unwrap_or_else(|e| crate::NodeStatus {
+                last_error: Some(format!("status: {e}")),
+                ..crate::NodeStatus::default()
+            });
+            reports.push(NodeReport {
+                path: node.path.to_string(),
+                factory: stored.factory,
+                state,
+                last_run,
+                status,
+            });
+        }
+        reports.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(reports)
     }
 }

@@ -9,6 +9,7 @@
 //! the upstream never waits for it.
 
 use crate::runner::{RunError, Runner};
+use crate::runs::Recorder;
 use crate::service::{StageReport, Work};
 use crate::{
     Access, BoxError, Control, Invocation, Prepared, RunContext, Service, Stage, StageEnv,
@@ -45,6 +46,7 @@ struct StageSlot {
     failed: Counter,
     seconds: Histogram,
     behind_gauge: Gauge,
+    record: Recorder,
 }
 
 struct StepMetrics {
@@ -62,6 +64,7 @@ struct Session<'r, 'a> {
     metrics: Metrics,
     server: &'r mut Option<MetricsServer>,
     step_metrics: StepMetrics,
+    record: Option<Recorder>,
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -118,6 +121,11 @@ impl Runner<'_> {
                         &[("node", &label)],
                     ),
                 },
+                record: Some(Recorder::start(
+                    self.pond.dir(),
+                    node.id,
+                    crate::runner::describe(invocation),
+                )),
                 node,
                 stages,
                 metrics: metrics.clone(),
@@ -126,6 +134,9 @@ impl Runner<'_> {
             tracing::info!(node = %path, stages = session.stages.len(), "following");
             let result = run_service(&mut session, prepared, out);
             let node = session.node.clone();
+            if let Some(record) = session.record.take() {
+                record.finish(result.as_ref().err().map(|e| e.to_string()));
+            }
             session.close();
             let outcome = result.map_err(|source| RunError::Failed {
                 path: path.to_string(),
@@ -175,6 +186,11 @@ impl Runner<'_> {
             let label = target.to_string();
             let labels = [("stage", label.as_str())];
             stages.push(StageSlot {
+                record: Recorder::start(
+                    self.pond.dir(),
+                    node.id,
+                    "sync (as a downstream stage of follow)".to_string(),
+                ),
                 runs: metrics.counter(
                     "pond_stage_runs_total",
                     "Downstream stage runs (one transaction each).",
@@ -225,6 +241,7 @@ fn run_service(
 }
 
 fn close_slot(slot: StageSlot) {
+    slot.record.finish(None);
     if let StageKind::Live(stage) = slot.kind {
         stage.close();
     }
@@ -299,6 +316,7 @@ impl Session<'_, '_> {
                 slot.behind = false;
                 slot.failures = 0;
                 slot.behind_gauge.set(0.0);
+                slot.record.step(None, txn);
                 StageReport {
                     path: slot.path.to_string(),
                     txn,
@@ -312,6 +330,7 @@ impl Session<'_, '_> {
                 let wait = backoff(slot.failures);
                 slot.retry_at = Instant::now() + wait;
                 slot.behind_gauge.set(1.0);
+                slot.record.step(Some(e.to_string()), None);
                 // The first failure is an error; repeats of an ongoing outage are warnings.
                 if slot.failures == 1 {
                     tracing::error!(stage = %slot.path, "{e}; retrying in {wait:?}, upstream continues");
@@ -375,7 +394,20 @@ impl Service for Session<'_, '_> {
         let started = Instant::now();
         self.step_metrics.steps.inc();
         let mut report = StepReport::default();
-        match run_in_txn(self.runner, &self.node, work) {
+        let result = run_in_txn(self.runner, &self.node, work);
+        if let Some(record) = &mut self.record {
+            match &result {
+                Ok(txn) => record.step(None, *txn),
+                Err(e) => record.step(
+                    Some(e.to_string()),
+                    match e {
+                        RunError::Partial { txn, .. } => *txn,
+                        _ => None,
+                    },
+                ),
+            }
+        }
+        match result {
             Ok(txn) => report.txn = txn,
             Err(RunError::Partial { txn, errors, .. }) => {
                 report.txn = txn;

@@ -107,28 +107,78 @@ fn watch_roots(source: &Source) -> Vec<(PathBuf, RecursiveMode)> {
     roots
 }
 
-/// Starts the watcher; events only wake the loop.
-fn watch(source: &Source, wake: SyncSender<()>) -> Result<notify::RecommendedWatcher, BoxError> {
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        let relevant = match &event {
-            // Our own reads of host files show up as access events: ignore them, or every
-            // step would wake the next.
-            Ok(event) => !matches!(event.kind, EventKind::Access(_)) || event.need_rescan(),
-            // A watcher error (queue overflow, say): a full scan sorts it out.
-            Err(_) => true,
+/// The watcher and what it watches now. A base directory that does not exist yet (the node
+/// has not written its first day) is replaced by its nearest existing ancestor, watched alone,
+/// until it appears; [`Watches::refresh`] after each step moves the watch to it.
+struct Watches {
+    watcher: notify::RecommendedWatcher,
+    wanted: Vec<(PathBuf, RecursiveMode)>,
+    /// What is watched now, per wanted root.
+    current: Vec<Option<(PathBuf, RecursiveMode)>>,
+}
+
+impl Watches {
+    /// Starts the watcher; events only wake the loop.
+    fn start(source: &Source, wake: SyncSender<()>) -> Result<Self, BoxError> {
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let relevant = match &event {
+                // Our own reads of host files show up as access events: ignore them, or every
+                // step would wake the next.
+                Ok(event) => !matches!(event.kind, EventKind::Access(_)) || event.need_rescan(),
+                // A watcher error (queue overflow, say): a full scan sorts it out.
+                Err(_) => true,
+            };
+            if relevant {
+                // A full channel already holds a wake-up; one is enough.
+                let _ = wake.try_send(());
+            }
+        })
+        .map_err(|e| format!("starting the file watcher: {e}"))?;
+        let wanted = watch_roots(source);
+        let mut watches = Self {
+            watcher,
+            current: vec![None; wanted.len()],
+            wanted,
         };
-        if relevant {
-            // A full channel already holds a wake-up; one is enough.
-            let _ = wake.try_send(());
-        }
-    })
-    .map_err(|e| format!("starting the file watcher: {e}"))?;
-    for (base, mode) in watch_roots(source) {
-        watcher
-            .watch(&base, mode)
-            .map_err(|e| format!("watching {}: {e}", base.display()))?;
+        watches.refresh()?;
+        Ok(watches)
     }
-    Ok(watcher)
+
+    /// Points each watch at its base directory, or at the nearest existing ancestor while the
+    /// base does not exist.
+    fn refresh(&mut self) -> Result<(), BoxError> {
+        for (index, (base, mode)) in self.wanted.iter().enumerate() {
+            let target = if base.is_dir() {
+                Some((base.clone(), *mode))
+            } else {
+                base.ancestors()
+                    .skip(1)
+                    .find(|dir| dir.is_dir())
+                    .map(|dir| (dir.to_path_buf(), RecursiveMode::NonRecursive))
+            };
+            if target == self.current[index] {
+                continue;
+            }
+            if let Some((old, _)) = self.current[index].take() {
+                // The old directory may be gone already, taking its watch with it.
+                let _ = self.watcher.unwatch(&old);
+            }
+            if let Some((dir, dir_mode)) = &target {
+                self.watcher
+                    .watch(dir, *dir_mode)
+                    .map_err(|e| format!("watching {}: {e}", dir.display()))?;
+                if dir != base {
+                    tracing::info!(
+                        "{} does not exist yet: watching {} until it does",
+                        base.display(),
+                        dir.display()
+                    );
+                }
+            }
+            self.current[index] = target;
+        }
+        Ok(())
+    }
 }
 
 /// Waits for a change event or `timeout`, then lets a burst of writes settle.
@@ -172,9 +222,9 @@ pub fn follow(
         });
     }
     let follow = &source.follow;
-    let _watcher = match follow.poll_interval {
+    let mut watches = match follow.poll_interval {
         Some(_) => None,
-        None => Some(watch(source, wake_tx.clone())?),
+        None => Some(Watches::start(source, wake_tx.clone())?),
     };
     drop(wake_tx);
     let how = match follow.poll_interval {
@@ -281,6 +331,11 @@ pub fn follow(
                     tracing::warn!(node = %node_path, failures = failing, "step failed: {e}");
                 }
             }
+        }
+        if let Some(watches) = &mut watches
+            && let Err(e) = watches.refresh()
+        {
+            tracing::warn!(node = %node_path, "{e}; the reconcile scan covers it meanwhile");
         }
         if let Some(every) = follow.compact_interval
             && last_compact.elapsed() >= every

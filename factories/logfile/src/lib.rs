@@ -23,7 +23,7 @@ pub mod state;
 pub mod sync;
 
 use config::{Config, Source};
-use pond_factory::{BoxError, ConfigError, RunContext, RunOutcome, TypedFactory};
+use pond_factory::{BoxError, ConfigError, NodeStatus, RunContext, RunOutcome, TypedFactory};
 use serde::Serialize;
 use state::{FileState, state_key};
 
@@ -96,6 +96,38 @@ impl TypedFactory for Logfile {
             command,
             Command::Sync { json: true, .. } | Command::Status { json: true }
         )
+    }
+
+    /// Lag: host bytes not yet mirrored (by device and inode, so a renamed file is not counted
+    /// twice); a host file never seen counts whole. Listing problems are the last error.
+    fn status(
+        view: &pond_store::View,
+        node: &pond_store::Node,
+        config: &Config,
+    ) -> Result<NodeStatus, BoxError> {
+        let source = Source::from_config(config, &node.path.to_string())?;
+        let mut mirrored = std::collections::HashMap::new();
+        let mut files = 0u64;
+        for (_, value) in view.states_with_key(&state_key(node.id))? {
+            let state: FileState = serde_json::from_slice(&value)?;
+            files += 1;
+            if state.present {
+                mirrored.insert((state.dev, state.ino), state.size);
+            }
+        }
+        let (host, errors) = scan::scan(&source);
+        let lag = host
+            .iter()
+            .map(|f| {
+                let known = mirrored.get(&(f.id.dev, f.id.ino)).copied().unwrap_or(0);
+                f.id.size.saturating_sub(known)
+            })
+            .sum();
+        Ok(NodeStatus {
+            lag_bytes: Some(lag),
+            files: Some(files),
+            last_error: errors.first().map(|(_, e)| e.clone()),
+        })
     }
 
     fn run(

@@ -16,7 +16,9 @@ pub mod stage;
 pub mod sync;
 
 use config::{Config, Settings};
-use pond_factory::{BoxError, ConfigError, RunContext, RunOutcome, Stage, StageEnv, TypedFactory};
+use pond_factory::{
+    BoxError, ConfigError, NodeStatus, RunContext, RunOutcome, Stage, StageEnv, TypedFactory,
+};
 use serde::Serialize;
 
 /// The factory value registered in `pond`.
@@ -97,6 +99,32 @@ impl TypedFactory for Mongo {
             command,
             Command::Sync { json: true, .. } | Command::Status { json: true }
         )
+    }
+
+    /// Lag: pond bytes past the cursors; the last error recorded on a cursor.
+    fn status(
+        view: &pond_store::View,
+        node: &pond_store::Node,
+        config: &Config,
+    ) -> Result<NodeStatus, BoxError> {
+        let settings = Settings::from_config(config, &node.path.to_string())?;
+        let mut status = NodeStatus {
+            lag_bytes: Some(0),
+            files: Some(0),
+            last_error: None,
+        };
+        for file in sync::source_files(view, &settings)? {
+            let cursor = sync::load_cursor(view, node.id, file.id)?;
+            let size = view.file_len(file.id)?;
+            status.lag_bytes = status.lag_bytes.map(|l| l + size.saturating_sub(cursor.offset));
+            status.files = status.files.map(|n| n + 1);
+            if status.last_error.is_none()
+                && let Some(error) = cursor.last_error
+            {
+                status.last_error = Some(format!("{}: {error}", file.path));
+            }
+        }
+        Ok(status)
     }
 
     fn run(

@@ -41,7 +41,7 @@ pub fn list(registry: &Registry, json: bool, out: &mut dyn Write) -> anyhow::Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn runner<'a>(env: &'a Env<'_>, bin_name: String) -> Runner<'a> {
+pub(super) fn runner<'a>(env: &'a Env<'_>, bin_name: String) -> Runner<'a> {
     Runner {
         pond: &env.pond,
         registry: env.registry,
