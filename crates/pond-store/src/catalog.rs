@@ -1,16 +1,24 @@
-//! The SQLite catalog: nodes, directory entries, versions, frames, transactions and settings.
+//! The SQLite catalog: nodes, directory entries, versions, frames, data files, transactions and
+//! settings.
 //!
 //! The catalog is the source of truth. Data files may hold bytes beyond what the catalog records
-//! (an interrupted transaction); those bytes are never read and are cut on the next write.
+//! (an interrupted transaction, or a tail retired by compaction that a reader may still read);
+//! those bytes are never read by a newer state and are cut on a later write.
 //! Opened in WAL mode with `synchronous=FULL`, so readers see the last committed state while a
 //! writer works, and a commit survives power loss once `COMMIT` returns.
+//!
+//! Format 2 (this build) added `frames.generation`, several `data_files` rows per node and the
+//! `retired` table; [`upgrade`] turns a format 1 catalog into format 2 in one transaction.
 
 use crate::error::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The older format this build upgrades in place when it opens such a pond.
+pub const UPGRADABLE_FORMAT_VERSION: u32 = 1;
 
 /// Catalog file name inside the pond directory.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
@@ -52,12 +60,22 @@ CREATE TABLE frames (
     file_offset INTEGER NOT NULL,
     file_len INTEGER NOT NULL,
     codec INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
     PRIMARY KEY (node, raw_offset)
 );
+CREATE INDEX frames_by_size ON frames (node, raw_len);
 CREATE TABLE data_files (
-    node INTEGER PRIMARY KEY REFERENCES nodes(id),
+    node INTEGER NOT NULL REFERENCES nodes(id),
     generation INTEGER NOT NULL,
-    data_len INTEGER NOT NULL
+    data_len INTEGER NOT NULL,
+    PRIMARY KEY (node, generation)
+);
+CREATE TABLE retired (
+    node INTEGER NOT NULL REFERENCES nodes(id),
+    generation INTEGER NOT NULL,
+    keep_len INTEGER NOT NULL,
+    txn INTEGER NOT NULL,
+    PRIMARY KEY (node, generation)
 );
 CREATE TABLE factory_nodes (
     node INTEGER PRIMARY KEY REFERENCES nodes(id),
@@ -110,6 +128,52 @@ pub(crate) fn create_schema(conn: &Connection, path: &Path, compression: &str) -
         })
         .and_then(|()| conn.execute_batch("COMMIT"))
         .map_err(|e| at(path, e))
+}
+
+/// What format 1 lacks: per-frame generations, several data files per node, retired files.
+const UPGRADE_FROM_1: &str = r#"
+ALTER TABLE frames ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+UPDATE frames SET generation = coalesce(
+    (SELECT d.generation FROM data_files d WHERE d.node = frames.node), 0);
+CREATE INDEX frames_by_size ON frames (node, raw_len);
+CREATE TABLE data_files_2 (
+    node INTEGER NOT NULL REFERENCES nodes(id),
+    generation INTEGER NOT NULL,
+    data_len INTEGER NOT NULL,
+    PRIMARY KEY (node, generation)
+);
+INSERT INTO data_files_2 (node, generation, data_len)
+    SELECT node, generation, data_len FROM data_files;
+DROP TABLE data_files;
+ALTER TABLE data_files_2 RENAME TO data_files;
+CREATE TABLE retired (
+    node INTEGER NOT NULL REFERENCES nodes(id),
+    generation INTEGER NOT NULL,
+    keep_len INTEGER NOT NULL,
+    txn INTEGER NOT NULL,
+    PRIMARY KEY (node, generation)
+);
+UPDATE settings SET value = '2' WHERE key = 'format_version';
+"#;
+
+/// Upgrades a format 1 catalog to format 2 in one transaction (a no-op if another process did it
+/// first). Data files are untouched: format 1 wrote every frame of a node to its one data file.
+pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| at(path, e))?;
+    let result = (|| {
+        let version = setting(conn, path, "format_version")?;
+        if version.as_deref() == Some(&UPGRADABLE_FORMAT_VERSION.to_string()) {
+            conn.execute_batch(UPGRADE_FROM_1)
+                .map_err(|e| at(path, e))?;
+            tracing::info!(catalog = %path.display(), "upgraded the pond format from 1 to 2");
+        }
+        conn.execute_batch("COMMIT").map_err(|e| at(path, e))
+    })();
+    if result.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    result
 }
 
 /// Reads one setting.

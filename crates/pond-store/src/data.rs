@@ -1,22 +1,25 @@
 //! Data files: each file node's content as independently decodable frames, plus its outboard.
 //!
 //! `data/<node>.<generation>.dat` holds frames back to back; each frame is at most
-//! [`MAX_FRAME_RAW`] raw bytes, never spans two versions, and is either zstd or stored raw. The
-//! catalog's `frames` table maps raw offsets to file offsets, so a read of any range decodes only
-//! the frames it touches. `data/<node>.obao` holds the stable prefix of the post-order bao outboard
-//! (see `pond-hash`); it only ever grows.
+//! [`MAX_FRAME_RAW`] raw bytes and is either zstd or stored raw. An append cuts frames at its own
+//! start and end; compaction (`compact.rs`) may later merge frames across version boundaries. A
+//! node's frames may live in several generations. The catalog's `frames` table maps raw offsets
+//! to (generation, file offset), so a read of any range decodes only the frames it touches.
+//! `data/<node>.obao` holds the stable prefix of the post-order bao outboard (see `pond-hash`); it
+//! only ever grows.
 //!
 //! Storing a segment runs two threads joined by a bounded channel: the caller's thread reads the
 //! source and extends the BLAKE3 tree, a second one hashes the segment on its own, compresses and
 //! writes. Buffers circulate between them, so memory stays at a few MiB whatever the size.
 
 use crate::error::{IoContext, Result, StoreError};
+use crate::lock::ReaderLock;
 use pond_hash::TreeHasher;
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 
 /// Largest raw size of one frame.
 pub const MAX_FRAME_RAW: usize = 1 << 20;
@@ -85,9 +88,21 @@ impl Codec {
 pub struct Frame {
     pub raw_offset: u64,
     pub raw_len: u64,
+    /// The data file generation holding the stored bytes.
+    pub generation: i64,
     pub file_offset: u64,
     pub file_len: u64,
     pub codec: Codec,
+}
+
+impl Frame {
+    pub(crate) fn raw_end(&self) -> u64 {
+        self.raw_offset + self.raw_len
+    }
+
+    pub(crate) fn file_end(&self) -> u64 {
+        self.file_offset + self.file_len
+    }
 }
 
 /// Path of a node's data file.
@@ -106,6 +121,7 @@ pub fn outboard_path(pond_dir: &Path, node: i64) -> PathBuf {
 pub(crate) struct SegmentTarget<'a> {
     pub data: &'a File,
     pub data_path: &'a Path,
+    pub generation: i64,
     /// Data file offset where the first frame is written.
     pub data_offset: u64,
     pub outboard: &'a File,
@@ -149,13 +165,7 @@ pub(crate) fn write_segment(
         let writer = scope.spawn(move || -> Result<(Vec<Frame>, Option<blake3::Hash>, u64)> {
             let mut unflushed = 0u64;
             let mut segment_hasher = hash_segment_separately.then(blake3::Hasher::new);
-            let mut compressor = match target.compression {
-                Compression::Zstd(level) => {
-                    Some(zstd::bulk::Compressor::new(level).at(target.data_path)?)
-                }
-                Compression::None => None,
-            };
-            let mut encoded = Vec::new();
+            let mut encoder = FrameEncoder::new(target.compression, target.data_path)?;
             let mut frames = Vec::new();
             let mut file_offset = target.data_offset;
             let mut raw_offset = start_len;
@@ -163,16 +173,7 @@ pub(crate) fn write_segment(
                 if let Some(h) = segment_hasher.as_mut() {
                     h.update(&buf);
                 }
-                let (bytes, codec) = match compressor.as_mut() {
-                    Some(c) => {
-                        encoded.clear();
-                        encoded.reserve(zstd::zstd_safe::compress_bound(buf.len()));
-                        c.compress_to_buffer(&buf[..], &mut encoded)
-                            .at(target.data_path)?;
-                        (&encoded[..], Codec::Zstd)
-                    }
-                    None => (&buf[..], Codec::Raw),
-                };
+                let (bytes, codec) = encoder.encode(&buf, target.data_path)?;
                 target
                     .data
                     .write_all_at(bytes, file_offset)
@@ -180,6 +181,7 @@ pub(crate) fn write_segment(
                 frames.push(Frame {
                     raw_offset,
                     raw_len: buf.len() as u64,
+                    generation: target.generation,
                     file_offset,
                     file_len: bytes.len() as u64,
                     codec,
@@ -269,6 +271,43 @@ pub(crate) fn write_segment(
     })
 }
 
+/// Encodes raw bytes as one frame with the pond's compression.
+pub(crate) struct FrameEncoder {
+    compressor: Option<zstd::bulk::Compressor<'static>>,
+    encoded: Vec<u8>,
+}
+
+impl FrameEncoder {
+    pub(crate) fn new(compression: Compression, path: &Path) -> Result<Self> {
+        let compressor = match compression {
+            Compression::Zstd(level) => Some(zstd::bulk::Compressor::new(level).at(path)?),
+            Compression::None => None,
+        };
+        Ok(Self {
+            compressor,
+            encoded: Vec::new(),
+        })
+    }
+
+    /// The stored bytes of a frame holding `raw` (borrowed from `raw` when stored raw).
+    pub(crate) fn encode<'a>(
+        &'a mut self,
+        raw: &'a [u8],
+        path: &Path,
+    ) -> Result<(&'a [u8], Codec)> {
+        match self.compressor.as_mut() {
+            Some(c) => {
+                self.encoded.clear();
+                self.encoded
+                    .reserve(zstd::zstd_safe::compress_bound(raw.len()));
+                c.compress_to_buffer(raw, &mut self.encoded).at(path)?;
+                Ok((&self.encoded[..], Codec::Zstd))
+            }
+            None => Ok((raw, Codec::Raw)),
+        }
+    }
+}
+
 /// Reads from `source` until `buf` holds `want` bytes or the source ends.
 fn fill(source: &mut dyn Read, buf: &mut Vec<u8>, want: usize) -> std::io::Result<usize> {
     let mut total = 0;
@@ -326,11 +365,15 @@ pub(crate) fn read_frame(
     Ok(())
 }
 
-/// Streams a byte range of a file's content, decoding only the frames it touches.
+/// Streams a byte range of a file's content, decoding only the frames it touches. Data files are
+/// opened as the frames need them. A reader from a snapshot keeps the snapshot's reader lock, so
+/// it stays valid after the snapshot is dropped; one from a transaction is valid while the
+/// transaction is open.
 pub struct ContentReader {
-    file: Option<File>,
-    path: PathBuf,
+    dir: PathBuf,
     node: i64,
+    /// Open data files by generation (a handful at most).
+    files: Vec<(i64, File, PathBuf)>,
     frames: std::vec::IntoIter<Frame>,
     /// Raw offset of the next byte to return.
     pos: u64,
@@ -338,27 +381,29 @@ pub struct ContentReader {
     decoded: Vec<u8>,
     decoded_start: u64,
     stored: Vec<u8>,
+    _readers: Option<Arc<ReaderLock>>,
 }
 
 impl ContentReader {
     pub(crate) fn new(
-        file: Option<File>,
-        path: PathBuf,
+        dir: PathBuf,
         node: i64,
         frames: Vec<Frame>,
         start: u64,
         end: u64,
+        readers: Option<Arc<ReaderLock>>,
     ) -> Self {
         Self {
-            file,
-            path,
+            dir,
             node,
+            files: Vec::new(),
             frames: frames.into_iter(),
             pos: start,
             end,
             decoded: Vec::new(),
             decoded_start: start,
             stored: Vec::new(),
+            _readers: readers,
         }
     }
 
@@ -371,15 +416,23 @@ impl ContentReader {
         let Some(frame) = self.frames.next() else {
             return Ok(false);
         };
-        let Some(file) = self.file.as_ref() else {
-            return Err(StoreError::Corrupt {
-                node: self.node,
-                detail: "frames recorded but no data file".to_string(),
-            });
+        let index = match self
+            .files
+            .iter()
+            .position(|(generation, _, _)| *generation == frame.generation)
+        {
+            Some(index) => index,
+            None => {
+                let path = data_path(&self.dir, self.node, frame.generation);
+                let file = File::open(&path).at(&path)?;
+                self.files.push((frame.generation, file, path));
+                self.files.len() - 1
+            }
         };
+        let (_, file, path) = &self.files[index];
         read_frame(
             file,
-            &self.path,
+            path,
             self.node,
             &frame,
             &mut self.stored,

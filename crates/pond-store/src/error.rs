@@ -13,7 +13,9 @@ pub enum StoreError {
     NotAPond { dir: PathBuf, catalog: &'static str },
     #[error("{dir} is already a pond")]
     AlreadyAPond { dir: PathBuf },
-    #[error("pond {dir} has format version {found}, this build reads version {supported}")]
+    #[error(
+        "pond {dir} has format version {found}; this build reads version {supported} (and upgrades version 1)"
+    )]
     UnsupportedFormat {
         dir: PathBuf,
         found: String,

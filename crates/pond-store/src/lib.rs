@@ -6,8 +6,12 @@
 //!   the read API (resolve paths, list, read any version, versions, transactions, factory nodes).
 //!   A [`Transaction`] (`txn.rs`) adds the changes: directories, files, appends, renames, factory
 //!   nodes, per-node state. It commits all-or-nothing.
+//! - `compact.rs`: [`Transaction::compact`] merges small frames across version boundaries into a
+//!   new data file generation; `retire.rs`: the old bytes are retired and removed by a later
+//!   writer once no [`Snapshot`] can still read them.
 //! - `catalog.rs`: the SQLite catalog; `data.rs`: framed, compressed data files and their
-//!   outboards; `lock.rs`: the single-writer lock; [`verify`]: re-checking every stored byte.
+//!   outboards; `lock.rs`: the single-writer lock and the reader lock; [`verify`]: re-checking
+//!   every stored byte.
 //!
 //! # Data flow of an append
 //! A source is read in frames of up to 1 MiB. Each frame extends the file's incremental BLAKE3
@@ -18,23 +22,29 @@
 //! lengths, which are never read and are cut on the next write.
 
 mod catalog;
+mod compact;
 mod data;
 mod error;
 mod lock;
 mod path;
 mod pond;
+mod retire;
 mod txn;
 pub mod verify;
 mod view;
 
 pub use catalog::{CATALOG_FILE, FORMAT_VERSION, ROOT_ID};
+pub use compact::{CompactLimits, CompactPass, CompactReport};
 pub use data::{Compression, ContentReader, DEFAULT_COMPRESSION, MAX_FRAME_RAW};
 pub use error::{Result, StoreError};
-pub use lock::LOCK_FILE;
+pub use lock::{LOCK_FILE, READERS_FILE};
 pub use path::PondPath;
 pub use pond::Pond;
+pub use retire::GarbageReport;
 pub use txn::Transaction;
-pub use view::{FactoryNode, Node, NodeKind, OutboardReader, Snapshot, TxnRecord, Version, View};
+pub use view::{
+    FactoryNode, Node, NodeKind, OutboardReader, Snapshot, Storage, TxnRecord, Version, View,
+};
 
 /// The current time as RFC 3339 UTC with millisecond precision.
 pub(crate) fn now_rfc3339() -> String {

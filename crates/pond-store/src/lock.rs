@@ -1,8 +1,14 @@
-//! The single-writer lock: an exclusive OS file lock on `POND/lock`, holding the writer's pid.
+//! The two OS file locks of a pond.
 //!
-//! The OS releases the lock when the holder exits for any reason, including SIGKILL, so a crash
-//! never leaves a stale lock behind. A second writer polls for a bounded time and then fails with
-//! a message naming the holder's pid.
+//! - `POND/lock`, the single-writer lock: exclusive, holding the writer's pid. A second writer
+//!   polls for a bounded time and then fails with a message naming the holder's pid.
+//! - `POND/readers`, the reader lock: every [`crate::Snapshot`] holds it shared for its whole
+//!   life (and every reader it hands out keeps it alive). A writer removes retired data files
+//!   only while it holds this lock exclusively, which it only tries, never waits for: any reader
+//!   that could still read a retired file holds it shared, so removal waits for a later writer.
+//!
+//! The OS releases both when the holder exits for any reason, including SIGKILL, so a crash never
+//! leaves a stale lock behind.
 
 use crate::error::{IoContext, Result, StoreError};
 use std::fs::{File, OpenOptions, TryLockError};
@@ -12,6 +18,9 @@ use std::time::{Duration, Instant};
 
 /// Lock file name inside the pond directory.
 pub const LOCK_FILE: &str = "lock";
+
+/// Reader lock file name inside the pond directory.
+pub const READERS_FILE: &str = "readers";
 
 const POLL: Duration = Duration::from_millis(25);
 
@@ -63,6 +72,64 @@ impl Drop for WriterLock {
         // Closing the file releases the lock too; unlocking first makes the release prompt.
         let _ = self.file.unlock();
     }
+}
+
+/// Held shared by a snapshot (and the readers it hands out) for as long as it may read data files.
+#[derive(Debug)]
+pub(crate) struct ReaderLock {
+    file: File,
+}
+
+impl ReaderLock {
+    /// Takes the lock shared. Waits only while a writer removes retired files (a few unlinks).
+    pub(crate) fn acquire(pond_dir: &Path) -> Result<Self> {
+        let (file, path) = open_readers(pond_dir)?;
+        file.lock_shared().at(&path)?;
+        Ok(Self { file })
+    }
+}
+
+impl Drop for ReaderLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Held exclusively by a writer while it removes retired data files: proof that no snapshot is
+/// open anywhere.
+#[derive(Debug)]
+pub(crate) struct NoReaders {
+    file: File,
+}
+
+impl NoReaders {
+    /// Takes the reader lock exclusively if no snapshot holds it; never waits.
+    pub(crate) fn try_acquire(pond_dir: &Path) -> Result<Option<Self>> {
+        let (file, path) = open_readers(pond_dir)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(Self { file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+        }
+    }
+}
+
+impl Drop for NoReaders {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+fn open_readers(pond_dir: &Path) -> Result<(File, PathBuf)> {
+    let path = pond_dir.join(READERS_FILE);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .at(&path)?;
+    Ok((file, path))
 }
 
 fn read_holder(file: &mut File) -> String {

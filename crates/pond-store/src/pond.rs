@@ -1,16 +1,18 @@
 //! Creating and opening a pond directory.
 //!
-//! A pond directory holds `catalog.sqlite` (with its WAL files), `data/` (one data file and one
-//! outboard per file node), `lock` (the writer lock) and, only while a write transaction is open
-//! or after one was interrupted, `journal` (the nodes whose data files it touched).
+//! A pond directory holds `catalog.sqlite` (with its WAL files), `data/` (per file node: one or
+//! more data file generations and one outboard), `lock` (the writer lock), `readers` (the lock
+//! every snapshot holds shared) and, only while a write transaction is open or after one was
+//! interrupted, `journal` (the nodes whose data files it touched).
 
-use crate::catalog::{self, CATALOG_FILE, FORMAT_VERSION};
+use crate::catalog::{self, CATALOG_FILE, FORMAT_VERSION, UPGRADABLE_FORMAT_VERSION};
 use crate::data::Compression;
 use crate::error::{IoContext, Result, StoreError};
-use crate::lock::WriterLock;
+use crate::lock::{ReaderLock, WriterLock};
 use crate::txn::Transaction;
 use crate::view::{Snapshot, View};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An opened pond directory.
@@ -38,7 +40,8 @@ impl Pond {
         Self::open(dir)
     }
 
-    /// Opens an existing pond.
+    /// Opens an existing pond. A format 1 pond is upgraded to format 2 in place (a catalog-only
+    /// change); any other format is refused.
     pub fn open(dir: &Path) -> Result<Pond> {
         let catalog_path = dir.join(CATALOG_FILE);
         if !catalog_path.is_file() {
@@ -49,12 +52,16 @@ impl Pond {
         }
         let conn = catalog::open(&catalog_path, false)?;
         let version = catalog::setting(&conn, &catalog_path, "format_version")?;
-        if version.as_deref() != Some(&FORMAT_VERSION.to_string()) {
-            return Err(StoreError::UnsupportedFormat {
-                dir: dir.to_path_buf(),
-                found: version.unwrap_or_else(|| "none".to_string()),
-                supported: FORMAT_VERSION,
-            });
+        match version.as_deref().and_then(|v| v.parse::<u32>().ok()) {
+            Some(FORMAT_VERSION) => {}
+            Some(UPGRADABLE_FORMAT_VERSION) => catalog::upgrade(&conn, &catalog_path)?,
+            _ => {
+                return Err(StoreError::UnsupportedFormat {
+                    dir: dir.to_path_buf(),
+                    found: version.unwrap_or_else(|| "none".to_string()),
+                    supported: FORMAT_VERSION,
+                });
+            }
         }
         let compression = catalog::setting(&conn, &catalog_path, "compression")?
             .map(|c| Compression::parse(&c))
@@ -77,10 +84,20 @@ impl Pond {
         self.compression
     }
 
-    /// A read-only view of the last committed state; never blocks and never blocks a writer.
+    /// A read-only view of the last committed state. It never blocks a writer; it holds the
+    /// reader lock shared while it (or a reader it handed out) lives, so data files it may read
+    /// are not removed under it. It waits only while a writer removes retired files.
     pub fn snapshot(&self) -> Result<Snapshot> {
+        // The lock comes first: a snapshot that starts after a writer removed retired files sees
+        // a catalog state that no longer references them.
+        let readers = Arc::new(ReaderLock::acquire(&self.dir)?);
         let conn = catalog::open(&self.catalog_path, false)?;
-        let view = View::new(conn, self.dir.clone(), self.catalog_path.clone());
+        let view = View::new(
+            conn,
+            self.dir.clone(),
+            self.catalog_path.clone(),
+            Some(readers),
+        );
         view.begin_read()?;
         Ok(Snapshot::new(view))
     }
@@ -90,7 +107,7 @@ impl Pond {
     pub fn begin(&self, argv: Vec<String>, lock_timeout: Duration) -> Result<Transaction> {
         let lock = WriterLock::acquire(&self.dir, lock_timeout)?;
         let conn = catalog::open(&self.catalog_path, false)?;
-        let view = View::new(conn, self.dir.clone(), self.catalog_path.clone());
+        let view = View::new(conn, self.dir.clone(), self.catalog_path.clone(), None);
         Transaction::begin(view, lock, argv, self.compression)
     }
 }

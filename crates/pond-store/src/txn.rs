@@ -6,6 +6,10 @@
 //! length, fsyncs it, and only then commits the catalog. Until that commit nothing is visible to
 //! readers, and a crash at any instant leaves the pond at the previous commit: the catalog wins,
 //! and stray tail bytes are cut by the next writer (see `journal` in `pond.rs`).
+//!
+//! A node's frames may live in several data file generations (after compaction, `compact.rs`).
+//! New bytes only go to a *writable* generation, one with no retired tail that a reader may still
+//! read (`retire.rs`); otherwise to a new generation.
 
 use crate::catalog::ROOT_ID;
 use crate::data::{self, Compression, SegmentTarget};
@@ -13,8 +17,8 @@ use crate::error::{IoContext, Result, StoreError};
 use crate::lock::WriterLock;
 use crate::path::PondPath;
 use crate::view::{Node, NodeKind, Version, View};
-use rusqlite::params;
-use std::collections::BTreeMap;
+use rusqlite::{OptionalExtension, params};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::PathBuf;
@@ -22,26 +26,43 @@ use std::path::PathBuf;
 /// Name of the file listing nodes whose data files an open (or interrupted) transaction touched.
 const JOURNAL_FILE: &str = "journal";
 
-/// Data and outboard files opened for writing in this transaction.
-struct OpenData {
-    data: File,
-    data_path: PathBuf,
-    outboard: File,
-    outboard_path: PathBuf,
-    generation: i64,
-    /// Current (uncommitted) data file length.
-    data_len: u64,
+/// A data file generation opened for writing in this transaction.
+pub(crate) struct OpenGeneration {
+    pub(crate) file: File,
+    pub(crate) path: PathBuf,
+    /// Length at the last commit (0 for a generation this transaction created): readers of
+    /// older states may read up to here, so the file is never cut below it in this transaction.
+    pub(crate) committed_len: u64,
+    /// Current length in this transaction (the catalog's `data_len`).
+    pub(crate) len: u64,
+}
+
+/// A file node whose data this transaction writes: its outboard and the generations it opened.
+pub(crate) struct OpenNode {
+    pub(crate) outboard: File,
+    pub(crate) outboard_path: PathBuf,
+    pub(crate) generations: BTreeMap<i64, OpenGeneration>,
+}
+
+/// Where new bytes of a node go.
+pub(crate) enum WriteTarget {
+    /// A writable generation that exists (or was opened in this transaction).
+    Existing(i64),
+    /// A generation to create; `existing` generations (live or retired) are there already.
+    New { generation: i64, existing: usize },
 }
 
 /// The one write transaction of a pond. Dropping it without [`Transaction::commit`] rolls back.
 pub struct Transaction {
-    view: View,
+    pub(crate) view: View,
     _lock: WriterLock,
-    txn: u64,
+    pub(crate) txn: u64,
     argv: Vec<String>,
-    compression: Compression,
-    open: BTreeMap<i64, OpenData>,
-    changed: bool,
+    pub(crate) compression: Compression,
+    pub(crate) open: BTreeMap<i64, OpenNode>,
+    pub(crate) changed: bool,
+    /// Retired files were removed or cut: `data/` is fsynced before the commit.
+    pub(crate) removed_files: bool,
     finished: bool,
 }
 
@@ -63,6 +84,7 @@ impl Transaction {
             compression,
             open: BTreeMap::new(),
             changed: false,
+            removed_files: false,
             finished: false,
         };
         txn.recover_interrupted()?;
@@ -80,7 +102,8 @@ impl Transaction {
     }
 
     /// Cuts data files touched by an interrupted transaction back to their committed lengths and
-    /// removes those of nodes that were never committed.
+    /// removes those the catalog does not know (new generations, nodes never committed). Retired
+    /// generations are left alone: a reader may still read them, and no writer writes to them.
     fn recover_interrupted(&mut self) -> Result<()> {
         let journal = self.view.dir.join(JOURNAL_FILE);
         let text = match std::fs::read_to_string(&journal) {
@@ -93,19 +116,36 @@ impl Transaction {
                 });
             }
         };
-        for id in text.lines().filter_map(|l| l.trim().parse::<i64>().ok()) {
+        let ids: BTreeSet<i64> = text
+            .lines()
+            .filter_map(|l| l.trim().parse::<i64>().ok())
+            .collect();
+        let on_disk = data_files_on_disk(&self.view.dir.join("data"), &ids)?;
+        for &id in &ids {
+            let committed: BTreeMap<i64, u64> = self.view.data_files(id)?.into_iter().collect();
+            let retired: BTreeSet<i64> = self
+                .view
+                .retired(id)?
+                .into_iter()
+                .map(|(g, ..)| g)
+                .collect();
+            for &generation in on_disk.get(&id).into_iter().flatten() {
+                let path = data::data_path(&self.view.dir, id, generation);
+                if retired.contains(&generation) {
+                    continue;
+                }
+                match committed.get(&generation) {
+                    Some(&len) => truncate_if_longer(&path, len)?,
+                    None => remove_if_exists(&path)?,
+                }
+            }
             let outboard_path = data::outboard_path(&self.view.dir, id);
-            match self.view.data_generation(id)? {
-                Some((generation, data_len)) => {
-                    let data_path = data::data_path(&self.view.dir, id, generation);
-                    truncate_if_longer(&data_path, data_len)?;
-                    let len = self.view.file_len(id)?;
-                    truncate_if_longer(&outboard_path, pond_hash::stable_outboard_len(len))?;
-                }
-                None => {
-                    remove_if_exists(&data::data_path(&self.view.dir, id, 0))?;
-                    remove_if_exists(&outboard_path)?;
-                }
+            match self.view.latest_version(id)? {
+                Some(latest) => truncate_if_longer(
+                    &outboard_path,
+                    pond_hash::stable_outboard_len(latest.total_len),
+                )?,
+                None => remove_if_exists(&outboard_path)?,
             }
             tracing::info!(node = id, "cut data left by an interrupted transaction");
         }
@@ -292,6 +332,7 @@ impl Transaction {
             "DELETE FROM node_state WHERE node = ?1",
             "DELETE FROM frames WHERE node = ?1",
             "DELETE FROM data_files WHERE node = ?1",
+            "DELETE FROM retired WHERE node = ?1",
             "DELETE FROM nodes WHERE id = ?1",
         ] {
             self.view
@@ -300,7 +341,9 @@ impl Transaction {
                 .map_err(|e| self.view.db(e))?;
         }
         if let Some(open) = self.open.remove(&node.id) {
-            remove_if_exists(&open.data_path)?;
+            for generation in open.generations.values() {
+                remove_if_exists(&generation.path)?;
+            }
             remove_if_exists(&open.outboard_path)?;
         }
         self.changed = true;
@@ -322,34 +365,111 @@ impl Transaction {
         Ok(())
     }
 
-    fn open_data(&mut self, id: i64) -> Result<&mut OpenData> {
+    /// Opens the outboard of `id` for writing (journaling the node first).
+    fn open_node(&mut self, id: i64) -> Result<&mut OpenNode> {
         if !self.open.contains_key(&id) {
-            let (generation, data_len) = self.view.data_generation(id)?.unwrap_or((0, 0));
             let len = self.view.file_len(id)?;
             self.journal(id)?;
-            let data_path = data::data_path(&self.view.dir, id, generation);
             let outboard_path = data::outboard_path(&self.view.dir, id);
-            let data = open_rw(&data_path)?;
-            data.set_len(data_len).at(&data_path)?;
             let outboard = open_rw(&outboard_path)?;
             outboard
                 .set_len(pond_hash::stable_outboard_len(len))
                 .at(&outboard_path)?;
             self.open.insert(
                 id,
-                OpenData {
-                    data,
-                    data_path,
+                OpenNode {
                     outboard,
                     outboard_path,
-                    generation,
-                    data_len,
+                    generations: BTreeMap::new(),
                 },
             );
         }
         self.open.get_mut(&id).ok_or_else(|| StoreError::Corrupt {
             node: id,
-            detail: "data file vanished from the open set".to_string(),
+            detail: "data files vanished from the open set".to_string(),
+        })
+    }
+
+    /// Opens generation `generation` of `id` for writing; it must be writable.
+    pub(crate) fn open_generation(&mut self, id: i64, generation: i64) -> Result<&mut OpenNode> {
+        let opened = self
+            .open
+            .get(&id)
+            .is_some_and(|n| n.generations.contains_key(&generation));
+        if !opened {
+            let committed_len = self
+                .view
+                .data_files(id)?
+                .into_iter()
+                .find(|&(g, _)| g == generation)
+                .map_or(0, |(_, len)| len);
+            let path = data::data_path(&self.view.dir, id, generation);
+            let node = self.open_node(id)?;
+            let file = open_rw(&path)?;
+            // Cuts what an interrupted writer may have left (the journal names this node).
+            file.set_len(committed_len).at(&path)?;
+            node.generations.insert(
+                generation,
+                OpenGeneration {
+                    file,
+                    path,
+                    committed_len,
+                    len: committed_len,
+                },
+            );
+        }
+        self.open_node(id)
+    }
+
+    /// The generation new bytes of `id` go to: the one holding the last frame if writable, else
+    /// the newest writable one other than `exclude`, else a new one.
+    pub(crate) fn writable_generation(&self, id: i64, exclude: Option<i64>) -> Result<i64> {
+        Ok(match self.write_target(id, exclude)? {
+            WriteTarget::Existing(generation) | WriteTarget::New { generation, .. } => generation,
+        })
+    }
+
+    /// [`Transaction::writable_generation`], telling a new generation apart.
+    pub(crate) fn write_target(&self, id: i64, exclude: Option<i64>) -> Result<WriteTarget> {
+        let retired: BTreeSet<i64> = self
+            .view
+            .retired(id)?
+            .into_iter()
+            .map(|(g, ..)| g)
+            .collect();
+        let mut known: BTreeSet<i64> = self
+            .view
+            .data_files(id)?
+            .into_iter()
+            .map(|(g, _)| g)
+            .collect();
+        if let Some(open) = self.open.get(&id) {
+            known.extend(open.generations.keys());
+        }
+        let writable = |g: &i64| !retired.contains(g) && Some(*g) != exclude;
+        let last = self
+            .view
+            .row(
+                "SELECT generation FROM frames WHERE node = ?1 ORDER BY raw_offset DESC LIMIT 1",
+                [id],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map_err(|e| self.view.db(e))?;
+        if let Some(last) = last
+            && known.contains(&last)
+            && writable(&last)
+        {
+            return Ok(WriteTarget::Existing(last));
+        }
+        if let Some(&newest) = known.iter().rev().find(|g| writable(g)) {
+            return Ok(WriteTarget::Existing(newest));
+        }
+        known.extend(&retired);
+        Ok(WriteTarget::New {
+            // Never reuse a number a retired file may still carry.
+            generation: known.last().map_or(0, |max| max + 1),
+            existing: known.len(),
         })
     }
 
@@ -370,40 +490,30 @@ impl Transaction {
         let latest = self.view.latest_version(node.id)?;
         let mut hasher = self.view.tree_hasher(node.id, latest.as_ref())?;
         let compression = self.compression;
-        let open = self.open_data(node.id)?;
+        let generation = self.writable_generation(node.id, None)?;
+        let open = self.open_generation(node.id, generation)?;
+        let Some(data) = open.generations.get_mut(&generation) else {
+            return Err(StoreError::Corrupt {
+                node: node.id,
+                detail: format!("generation {generation} vanished from the open set"),
+            });
+        };
         let target = SegmentTarget {
-            data: &open.data,
-            data_path: &open.data_path,
-            data_offset: open.data_len,
+            data: &data.file,
+            data_path: &data.path,
+            generation,
+            data_offset: data.len,
             outboard: &open.outboard,
             outboard_path: &open.outboard_path,
             compression,
         };
         let written = data::write_segment(source, limit, &mut hasher, &target)?;
-        open.data_len = written.data_end;
-        let generation = open.generation;
+        data.len = written.data_end;
 
         let conn = &self.view.conn;
         let db = |e| crate::catalog::at(&self.view.catalog_path, e);
         {
-            let mut insert = conn
-                .prepare_cached(
-                    "INSERT INTO frames (node, raw_offset, raw_len, file_offset, file_len, codec)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(db)?;
-            for frame in &written.frames {
-                insert
-                    .execute(params![
-                        node.id,
-                        frame.raw_offset,
-                        frame.raw_len,
-                        frame.file_offset,
-                        frame.file_len,
-                        frame.codec as i64
-                    ])
-                    .map_err(db)?;
-            }
+            insert_frames(conn, node.id, &written.frames).map_err(db)?;
         }
         let version = Version {
             version: latest.as_ref().map_or(1, |v| v.version + 1),
@@ -430,12 +540,7 @@ impl Transaction {
             ],
         )
         .map_err(db)?;
-        conn.execute(
-            "INSERT INTO data_files (node, generation, data_len) VALUES (?1, ?2, ?3)
-             ON CONFLICT (node) DO UPDATE SET data_len = excluded.data_len",
-            params![node.id, generation, written.data_end],
-        )
-        .map_err(db)?;
+        set_data_len(conn, node.id, generation, written.data_end).map_err(db)?;
         self.changed = true;
         Ok(version)
     }
@@ -447,10 +552,16 @@ impl Transaction {
             self.rollback_now()?;
             return Ok(None);
         }
-        let mut new_files = false;
+        let mut new_files = self.removed_files;
         for (&id, open) in &self.open {
-            open.data.set_len(open.data_len).at(&open.data_path)?;
-            open.data.sync_all().at(&open.data_path)?;
+            for data in open.generations.values() {
+                // Bytes up to the committed length stay: an older snapshot may read a retired
+                // tail until a later writer removes it.
+                data.file
+                    .set_len(data.len.max(data.committed_len))
+                    .at(&data.path)?;
+                data.file.sync_all().at(&data.path)?;
+            }
             let len = self.view.file_len(id)?;
             open.outboard
                 .set_len(pond_hash::stable_outboard_len(len))
@@ -524,7 +635,80 @@ fn open_rw(path: &std::path::Path) -> Result<File> {
         .at(path)
 }
 
-fn truncate_if_longer(path: &std::path::Path, len: u64) -> Result<()> {
+/// Records `frames` of node `id` in the catalog.
+pub(crate) fn insert_frames(
+    conn: &rusqlite::Connection,
+    id: i64,
+    frames: &[data::Frame],
+) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO frames (node, raw_offset, raw_len, generation, file_offset, file_len, codec)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for frame in frames {
+        insert.execute(params![
+            id,
+            frame.raw_offset,
+            frame.raw_len,
+            frame.generation,
+            frame.file_offset,
+            frame.file_len,
+            frame.codec as i64
+        ])?;
+    }
+    Ok(())
+}
+
+/// Records the length of a data file generation.
+pub(crate) fn set_data_len(
+    conn: &rusqlite::Connection,
+    id: i64,
+    generation: i64,
+    len: u64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO data_files (node, generation, data_len) VALUES (?1, ?2, ?3)
+         ON CONFLICT (node, generation) DO UPDATE SET data_len = excluded.data_len",
+    )?
+    .execute(params![id, generation, len])?;
+    Ok(())
+}
+
+/// The data file generations in `dir` of each node in `ids` (`<node>.<generation>.dat`).
+fn data_files_on_disk(
+    dir: &std::path::Path,
+    ids: &BTreeSet<i64>,
+) -> Result<BTreeMap<i64, Vec<i64>>> {
+    let mut out: BTreeMap<i64, Vec<i64>> = BTreeMap::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(StoreError::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    for entry in entries {
+        let entry = entry.at(dir)?;
+        let name = entry.file_name();
+        let Some((node, generation)) = name
+            .to_str()
+            .and_then(|n| n.strip_suffix(".dat"))
+            .and_then(|n| n.split_once('.'))
+            .and_then(|(node, generation)| Some((node.parse().ok()?, generation.parse().ok()?)))
+        else {
+            continue;
+        };
+        if ids.contains(&node) {
+            out.entry(node).or_default().push(generation);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn truncate_if_longer(path: &std::path::Path, len: u64) -> Result<()> {
     match OpenOptions::new().write(true).open(path) {
         Ok(file) => {
             if file.metadata().at(path)?.len() > len {
@@ -541,7 +725,7 @@ fn truncate_if_longer(path: &std::path::Path, len: u64) -> Result<()> {
     }
 }
 
-fn remove_if_exists(path: &std::path::Path) -> Result<()> {
+pub(crate) fn remove_if_exists(path: &std::path::Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

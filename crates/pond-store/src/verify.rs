@@ -1,9 +1,12 @@
 //! Re-reading stored bytes and checking every recorded hash and outboard.
 //!
 //! For each file the content is streamed once, frame by frame, through a fresh incremental
-//! hasher. At every version boundary the recorded cumulative length, cumulative root, segment
-//! hash and tree frontier are compared; the stable outboard the hasher emits is compared with
-//! `data/<node>.obao` as it goes. Cost: one pass over the content, memory bounded by a frame.
+//! hasher. A frame may span versions (after compaction), so each frame's bytes are fed in pieces
+//! cut at version boundaries; at every boundary the recorded cumulative length, cumulative root,
+//! segment hash and tree frontier are compared; the stable outboard the hasher emits is compared
+//! with `data/<node>.obao` as it goes. The frame index is checked too: every frame lies within
+//! its data file generation's committed length and no two frames of a generation overlap.
+//! Cost: one pass over the content, memory bounded by a frame.
 
 use crate::data::{self, Frame};
 use crate::error::{IoContext, Result};
@@ -11,8 +14,10 @@ use crate::path::PondPath;
 use crate::view::{Node, NodeKind, Version, View};
 use pond_hash::TreeHasher;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
 
 /// One problem found by [`verify`].
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -80,25 +85,10 @@ fn verify_file(view: &View, file: &Node, versions: &[Version]) -> Result<(), Pro
     let Some(latest) = versions.last() else {
         return Ok(());
     };
-    let Some((generation, data_len)) = view.data_generation(file.id).map_err(io_problem)? else {
-        return if latest.total_len == 0 {
-            Ok(())
-        } else {
-            Err(problem(None, "no data file recorded".to_string()))
-        };
-    };
-    let data_path = data::data_path(&view.dir, file.id, generation);
-    let data = File::open(&data_path).at(&data_path).map_err(io_problem)?;
-    let on_disk = data.metadata().map(|m| m.len()).unwrap_or(0);
-    if on_disk < data_len {
-        return Err(problem(
-            None,
-            format!(
-                "data file {} has {on_disk} bytes, the catalog records {data_len}",
-                data_path.display()
-            ),
-        ));
-    }
+    let frames = view
+        .frames(file.id, 0, latest.total_len)
+        .map_err(io_problem)?;
+    let data = open_data_files(view, file, &frames).map_err(|detail| problem(None, detail))?;
     let outboard_path = data::outboard_path(&view.dir, file.id);
     let stable_len = pond_hash::stable_outboard_len(latest.total_len);
     let outboard = if stable_len > 0 {
@@ -111,50 +101,61 @@ fn verify_file(view: &View, file: &Node, versions: &[Version]) -> Result<(), Pro
         None
     };
 
-    let frames = view
-        .frames(file.id, 0, latest.total_len)
-        .map_err(io_problem)?;
+    let version_of = |offset: u64| {
+        versions
+            .iter()
+            .find(|v| v.total_len > offset)
+            .map(|v| v.version)
+    };
     let mut hasher = TreeHasher::new();
     let mut stable = Vec::new();
     let mut outboard_checked = 0u64;
     let mut segment = blake3::Hasher::new();
     let mut next_version = versions.iter().peekable();
     let (mut stored, mut raw) = (Vec::new(), Vec::new());
-    let mut expected_offset = 0u64;
     // Versions whose content is empty end before any frame.
     check_boundaries(&mut next_version, &hasher, &mut segment, problem)?;
     for frame in &frames {
-        let version_of = |offset: u64| {
-            versions
-                .iter()
-                .find(|v| v.total_len > offset)
-                .map(|v| v.version)
-        };
-        if frame.raw_offset != expected_offset {
+        if frame.raw_offset != hasher.len() {
             return Err(problem(
-                version_of(expected_offset),
+                version_of(hasher.len()),
                 format!(
-                    "frames jump from raw offset {expected_offset} to {}",
+                    "frames jump from raw offset {} to {}",
+                    hasher.len(),
                     frame.raw_offset
                 ),
             ));
         }
-        read_checked(view, file, &data, &data_path, frame, &mut stored, &mut raw)
+        let Some((data_file, data_path)) = data.get(&frame.generation) else {
+            return Err(problem(None, "frame without a data file".to_string()));
+        };
+        data::read_frame(data_file, data_path, file.id, frame, &mut stored, &mut raw)
             .map_err(|e| problem(version_of(frame.raw_offset), e.to_string()))?;
-        expected_offset += frame.raw_len;
-        segment.update(&raw);
-        hasher.update(&raw, &mut stable);
-        if let Some(outboard) = &outboard {
-            compare_outboard(outboard, outboard_checked, &stable).map_err(|detail| {
-                problem(
-                    version_of(frame.raw_offset),
-                    format!("outboard {}: {detail}", outboard_path.display()),
-                )
-            })?;
+        let mut rest = &raw[..];
+        while !rest.is_empty() {
+            // Up to the next version boundary inside this frame, or the frame's end.
+            let take = next_version
+                .peek()
+                .map(|v| v.total_len.saturating_sub(hasher.len()))
+                .filter(|&to_boundary| to_boundary > 0 && to_boundary < rest.len() as u64)
+                .map_or(rest.len(), |to_boundary| to_boundary as usize);
+            let (piece, after) = rest.split_at(take);
+            rest = after;
+            let piece_offset = hasher.len();
+            segment.update(piece);
+            hasher.update(piece, &mut stable);
+            if let Some(outboard) = &outboard {
+                compare_outboard(outboard, outboard_checked, &stable).map_err(|detail| {
+                    problem(
+                        version_of(piece_offset),
+                        format!("outboard {}: {detail}", outboard_path.display()),
+                    )
+                })?;
+            }
+            outboard_checked += stable.len() as u64;
+            stable.clear();
+            check_boundaries(&mut next_version, &hasher, &mut segment, problem)?;
         }
-        outboard_checked += stable.len() as u64;
-        stable.clear();
-        check_boundaries(&mut next_version, &hasher, &mut segment, problem)?;
     }
     if hasher.len() != latest.total_len {
         return Err(problem(
@@ -169,10 +170,71 @@ fn verify_file(view: &View, file: &Node, versions: &[Version]) -> Result<(), Pro
     if let Some(v) = next_version.next() {
         return Err(problem(
             Some(v.version),
-            "version ends inside a frame".to_string(),
+            "version ends past the stored frames".to_string(),
         ));
     }
     Ok(())
+}
+
+/// Opens every data file generation the frames use, checking that each frame lies within its
+/// generation's committed length, that frames of a generation do not overlap, and that no file
+/// is shorter than the catalog records.
+fn open_data_files(
+    view: &View,
+    file: &Node,
+    frames: &[Frame],
+) -> Result<BTreeMap<i64, (File, PathBuf)>, String> {
+    let recorded: BTreeMap<i64, u64> = view
+        .data_files(file.id)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .collect();
+    let mut by_generation: BTreeMap<i64, Vec<&Frame>> = BTreeMap::new();
+    for frame in frames {
+        by_generation
+            .entry(frame.generation)
+            .or_default()
+            .push(frame);
+    }
+    let mut out = BTreeMap::new();
+    for (generation, mut in_file) in by_generation {
+        let Some(&data_len) = recorded.get(&generation) else {
+            return Err(format!(
+                "frames use data file generation {generation}, which the catalog does not record"
+            ));
+        };
+        let path = data::data_path(&view.dir, file.id, generation);
+        let data = File::open(&path).at(&path).map_err(|e| e.to_string())?;
+        let on_disk = data.metadata().map(|m| m.len()).unwrap_or(0);
+        if on_disk < data_len {
+            return Err(format!(
+                "data file {} has {on_disk} bytes, the catalog records {data_len}",
+                path.display()
+            ));
+        }
+        in_file.sort_by_key(|f| f.file_offset);
+        let mut previous_end = 0u64;
+        for frame in in_file {
+            if frame.file_offset < previous_end {
+                return Err(format!(
+                    "frame at raw offset {} overlaps another one in {}",
+                    frame.raw_offset,
+                    path.display()
+                ));
+            }
+            if frame.file_end() > data_len {
+                return Err(format!(
+                    "frame at raw offset {} ends at byte {} of {}, past its committed {data_len}",
+                    frame.raw_offset,
+                    frame.file_end(),
+                    path.display()
+                ));
+            }
+            previous_end = frame.file_end();
+        }
+        out.insert(generation, (data, path));
+    }
+    Ok(out)
 }
 
 /// Checks every version that ends at the hasher's current length.
@@ -208,18 +270,6 @@ fn check_boundaries<'a>(
         segment.reset();
     }
     Ok(())
-}
-
-fn read_checked(
-    _view: &View,
-    file: &Node,
-    data: &File,
-    data_path: &std::path::Path,
-    frame: &Frame,
-    stored: &mut Vec<u8>,
-    raw: &mut Vec<u8>,
-) -> Result<()> {
-    data::read_frame(data, data_path, file.id, frame, stored, raw)
 }
 
 fn compare_outboard(outboard: &File, offset: u64, expected: &[u8]) -> Result<(), String> {

@@ -1,12 +1,14 @@
 //! The read API shared by snapshots and transactions.
 //!
 //! A [`View`] is a catalog connection inside a SQLite transaction: a [`Snapshot`] holds a read
-//! transaction, so everything it returns belongs to one committed state; a
-//! [`crate::Transaction`] holds the write transaction and sees its own changes.
+//! transaction, so everything it returns belongs to one committed state, and the reader lock, so
+//! the data files that state references stay on disk; a [`crate::Transaction`] holds the write
+//! transaction and sees its own changes.
 
 use crate::catalog::{self, ROOT_ID};
 use crate::data::{self, Codec, ContentReader, Frame};
 use crate::error::{IoContext, Result, StoreError};
+use crate::lock::ReaderLock;
 use crate::path::PondPath;
 use pond_hash::{NODE_LEN, NodeSource, TreeHasher};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -15,6 +17,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// What a node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -85,19 +88,39 @@ pub struct FactoryNode {
     pub updated_txn: u64,
 }
 
+/// Where a file's content is stored: its frames and data files (see `docs/format.md`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Storage {
+    pub frames: u64,
+    /// Stored (compressed) bytes of all frames.
+    pub stored_bytes: u64,
+    /// Data file generations the catalog records (`data/<node>.<generation>.dat`).
+    pub generations: Vec<i64>,
+    /// Generations with a retired tail, or retired whole, waiting for removal.
+    pub retired_generations: Vec<i64>,
+}
+
 /// Catalog access inside one SQLite transaction.
 pub struct View {
     pub(crate) conn: Connection,
     pub(crate) dir: PathBuf,
     pub(crate) catalog_path: PathBuf,
+    /// The reader lock of a snapshot; `None` in a transaction (the writer lock covers it).
+    pub(crate) readers: Option<Arc<ReaderLock>>,
 }
 
 impl View {
-    pub(crate) fn new(conn: Connection, dir: PathBuf, catalog_path: PathBuf) -> Self {
+    pub(crate) fn new(
+        conn: Connection,
+        dir: PathBuf,
+        catalog_path: PathBuf,
+        readers: Option<Arc<ReaderLock>>,
+    ) -> Self {
         Self {
             conn,
             dir,
             catalog_path,
+            readers,
         }
     }
 
@@ -109,7 +132,7 @@ impl View {
     }
 
     /// One row of a cached statement: lookups run once per tracked file on every sync.
-    fn row<T, P: rusqlite::Params>(
+    pub(crate) fn row<T, P: rusqlite::Params>(
         &self,
         sql: &str,
         params: P,
@@ -360,14 +383,32 @@ impl View {
         Ok(self.latest_version(id)?.map_or(0, |v| v.total_len))
     }
 
-    pub(crate) fn data_generation(&self, id: i64) -> Result<Option<(i64, u64)>> {
-        self.row(
-            "SELECT generation, data_len FROM data_files WHERE node = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
-        .map_err(|e| self.db(e))
+    /// The data file generations of `id` and their committed lengths, by generation.
+    pub(crate) fn data_files(&self, id: i64) -> Result<Vec<(i64, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT generation, data_len FROM data_files WHERE node = ?1 ORDER BY generation",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(|e| self.db(e))?;
+        rows.map(|r| r.map_err(|e| self.db(e))).collect()
+    }
+
+    /// Retired generations of `id`: (generation, length to keep, retiring transaction).
+    pub(crate) fn retired(&self, id: i64) -> Result<Vec<(i64, u64, u64)>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT generation, keep_len, txn FROM retired WHERE node = ?1 ORDER BY generation",
+            )
+            .map_err(|e| self.db(e))?;
+        let rows = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(|e| self.db(e))?;
+        rows.map(|r| r.map_err(|e| self.db(e))).collect()
     }
 
     /// Frames of `id` overlapping raw bytes `start..end`, in order.
@@ -375,7 +416,7 @@ impl View {
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT raw_offset, raw_len, file_offset, file_len, codec FROM frames
+                "SELECT raw_offset, raw_len, generation, file_offset, file_len, codec FROM frames
                  WHERE node = ?1 AND raw_offset < ?3 AND raw_offset >= coalesce(
                    (SELECT max(raw_offset) FROM frames WHERE node = ?1 AND raw_offset <= ?2), 0)
                  ORDER BY raw_offset",
@@ -386,15 +427,16 @@ impl View {
                 Ok((
                     r.get::<_, u64>(0)?,
                     r.get::<_, u64>(1)?,
-                    r.get::<_, u64>(2)?,
+                    r.get::<_, i64>(2)?,
                     r.get::<_, u64>(3)?,
-                    r.get::<_, i64>(4)?,
+                    r.get::<_, u64>(4)?,
+                    r.get::<_, i64>(5)?,
                 ))
             })
             .map_err(|e| self.db(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (raw_offset, raw_len, file_offset, file_len, codec) =
+            let (raw_offset, raw_len, generation, file_offset, file_len, codec) =
                 row.map_err(|e| self.db(e))?;
             let codec = Codec::from_i64(codec).ok_or_else(|| StoreError::Corrupt {
                 node: id,
@@ -404,6 +446,7 @@ impl View {
                 out.push(Frame {
                     raw_offset,
                     raw_len,
+                    generation,
                     file_offset,
                     file_len,
                     codec,
@@ -413,24 +456,46 @@ impl View {
         Ok(out)
     }
 
+    /// Every frame of `id`, in raw order.
+    pub(crate) fn all_frames(&self, id: i64) -> Result<Vec<Frame>> {
+        self.frames(id, 0, i64::MAX as u64)
+    }
+
+    /// Where the content of file `id` is stored.
+    pub fn storage(&self, id: i64) -> Result<Storage> {
+        let (frames, stored_bytes) = self
+            .row(
+                "SELECT count(*), coalesce(sum(file_len), 0) FROM frames WHERE node = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .map_err(|e| self.db(e))?;
+        Ok(Storage {
+            frames,
+            stored_bytes,
+            generations: self.data_files(id)?.into_iter().map(|(g, _)| g).collect(),
+            retired_generations: self.retired(id)?.into_iter().map(|(g, ..)| g).collect(),
+        })
+    }
+
     /// Streams raw bytes `start..end` of file `id` (bounded by its current length).
     pub fn read_range(&self, id: i64, start: u64, end: u64) -> Result<ContentReader> {
         let len = self.file_len(id)?;
         let end = end.min(len);
         let start = start.min(end);
-        let (file, path) = match self.data_generation(id)? {
-            Some((generation, _)) => {
-                let path = data::data_path(&self.dir, id, generation);
-                (Some(File::open(&path).at(&path)?), path)
-            }
-            None => (None, data::data_path(&self.dir, id, 0)),
-        };
         let frames = if start < end {
             self.frames(id, start, end)?
         } else {
             Vec::new()
         };
-        Ok(ContentReader::new(file, path, id, frames, start, end))
+        Ok(ContentReader::new(
+            self.dir.clone(),
+            id,
+            frames,
+            start,
+            end,
+            self.readers.clone(),
+        ))
     }
 
     /// Streams the content of `node` at `version` (the newest when `None`).

@@ -103,6 +103,20 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Compact files (merge small frames across versions) and remove retired data files.
+    Maintain {
+        /// A file or directory to compact (default: the whole pond).
+        path: Option<String>,
+        /// Work per transaction in bytes (raw bytes re-encoded plus stored bytes copied); the
+        /// writer lock is released between transactions.
+        #[arg(long, value_name = "N", default_value_t = pond_store::CompactLimits::default().max_bytes)]
+        max_bytes: u64,
+        /// Frames with fewer raw bytes than this are merged (values above 1 MiB act as 1 MiB).
+        #[arg(long, value_name = "N", default_value_t = pond_store::CompactLimits::default().min_frame)]
+        min_frame: u64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// List the factories this build knows.
     ListFactories {
         #[command(flatten)]

@@ -6,6 +6,7 @@ mod factory;
 mod init;
 mod list;
 mod log;
+mod maintain;
 mod mkdir;
 mod show;
 mod verify;
@@ -78,6 +79,21 @@ pub fn dispatch(
                 Command::Verify { path, json } => {
                     verify::run(&env, path.as_deref(), json.json, out)
                 }
+                Command::Maintain {
+                    path,
+                    max_bytes,
+                    min_frame,
+                    json,
+                } => maintain::run(
+                    &env,
+                    path.as_deref(),
+                    pond_store::CompactLimits {
+                        max_bytes,
+                        min_frame,
+                    },
+                    json.json,
+                    out,
+                ),
                 Command::Mknod {
                     factory,
                     path,
