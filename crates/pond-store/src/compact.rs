@@ -83,13 +83,14 @@ impl CompactReport {
     }
 }
 
-/// What [`Transaction::compact_all`] did.
-#[derive(Clone, Debug, Default)]
-pub struct CompactPass {
-    /// Each file that was compacted, by path, in path order.
-    pub files: Vec<(PondPath, CompactReport)>,
-    /// The budget ran out: another pass (in a new transaction) may find more to do.
-    pub more: bool,
+/// What one compaction step did.
+enum Step {
+    /// Rewrote frames: the report and the work it cost.
+    Compacted(CompactReport, u64),
+    /// Nothing worth doing now (or compaction waits for retired files to be removed).
+    Nothing,
+    /// There is work, but not within what is left of the budget.
+    NeedsBudget,
 }
 
 /// One frame of the new layout.
@@ -248,15 +249,14 @@ impl Transaction {
         node: &Node,
         limits: &CompactLimits,
     ) -> Result<Option<CompactReport>> {
-        Ok(self.compact_costed(node, limits)?.map(|(report, _)| report))
+        Ok(match self.compact_step(node, limits, 0)? {
+            Step::Compacted(report, _) => Some(report),
+            Step::Nothing | Step::NeedsBudget => None,
+        })
     }
 
-    /// [`Transaction::compact`], also returning the work it did.
-    fn compact_costed(
-        &mut self,
-        node: &Node,
-        limits: &CompactLimits,
-    ) -> Result<Option<(CompactReport, u64)>> {
+    /// One compaction of `node` with `limits.max_bytes - spent` of work left.
+    fn compact_step(&mut self, node: &Node, limits: &CompactLimits, spent: u64) -> Result<Step> {
         if node.kind != NodeKind::File {
             return Err(StoreError::NotAFile {
                 path: node.path.to_string(),
@@ -274,11 +274,18 @@ impl Transaction {
             )
             .map_err(|e| self.view.db(e))?;
         if small_frames < 2 {
-            return Ok(None);
+            return Ok(Step::Nothing);
         }
         let frames = self.view.all_frames(id)?;
-        let Some(plan) = plan(&frames, limits) else {
-            return Ok(None);
+        let budget = CompactLimits {
+            max_bytes: limits.max_bytes.saturating_sub(spent),
+            ..*limits
+        };
+        let Some(plan) = plan(&frames, &budget) else {
+            if spent > 0 && plan(&frames, limits).is_some() {
+                return Ok(Step::NeedsBudget);
+            }
+            return Ok(Step::Nothing);
         };
         let small = small_limit(limits);
         let target = match self.write_target(id, Some(plan.source))? {
@@ -293,7 +300,7 @@ impl Transaction {
                         existing,
                         "compaction waits for retired data files to be removed"
                     );
-                    return Ok(None);
+                    return Ok(Step::Nothing);
                 }
                 generation
             }
@@ -337,7 +344,7 @@ impl Transaction {
             raw_bytes = report.raw_bytes,
             "compacted"
         );
-        Ok(Some((report, plan.cost)))
+        Ok(Step::Compacted(report, plan.cost))
     }
 
     /// Writes the plan's pieces at the end of generation `target`; returns the new frames.
@@ -434,9 +441,15 @@ impl Transaction {
         Ok(new_frames)
     }
 
-    /// Compacts every file at or below `under` until nothing is left to do or
-    /// `limits.max_bytes` of work is spent in this transaction (then [`CompactPass::more`]).
-    pub fn compact_all(&mut self, under: &PondPath, limits: &CompactLimits) -> Result<CompactPass> {
+    /// Compacts every file at or below `under`, in path order, until nothing is left to do or
+    /// `limits.max_bytes` of work is spent in this transaction. Returns each file compacted, by
+    /// path; when the budget ran out, a call in a later transaction goes on, so a caller that
+    /// wants everything done calls again (committing in between) until the list is empty.
+    pub fn compact_all(
+        &mut self,
+        under: &PondPath,
+        limits: &CompactLimits,
+    ) -> Result<Vec<(PondPath, CompactReport)>> {
         let start = self.view.resolve(under)?;
         let files: Vec<Node> = match start.kind {
             NodeKind::File => vec![start],
@@ -448,40 +461,35 @@ impl Transaction {
                 .collect(),
             NodeKind::Factory => Vec::new(),
         };
-        let mut pass = CompactPass::default();
+        let mut compacted = Vec::new();
         let mut spent = 0u64;
-        'files: for file in files {
+        for file in files {
             let mut merged: Option<CompactReport> = None;
+            let mut out_of_budget = false;
             loop {
-                let budget = CompactLimits {
-                    max_bytes: limits.max_bytes - spent,
-                    ..*limits
-                };
-                match self.compact_costed(&file, &budget)? {
-                    Some((report, cost)) => {
+                match self.compact_step(&file, limits, spent)? {
+                    Step::Compacted(report, cost) => {
                         spent += cost;
                         match merged.as_mut() {
                             Some(m) => m.then(&report),
                             None => merged = Some(report),
                         }
                     }
-                    None => {
-                        // With part of the budget spent, a fresh one may still find work.
-                        if spent > 0 && budget.max_bytes < limits.max_bytes {
-                            pass.more = true;
-                        }
+                    Step::Nothing => break,
+                    Step::NeedsBudget => {
+                        out_of_budget = true;
                         break;
                     }
                 }
             }
             if let Some(report) = merged {
-                pass.files.push((file.path, report));
+                compacted.push((file.path, report));
             }
-            if pass.more {
-                break 'files;
+            if out_of_budget {
+                break;
             }
         }
-        Ok(pass)
+        Ok(compacted)
     }
 }
 

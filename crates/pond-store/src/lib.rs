@@ -34,7 +34,7 @@ pub mod verify;
 mod view;
 
 pub use catalog::{CATALOG_FILE, FORMAT_VERSION, ROOT_ID};
-pub use compact::{CompactLimits, CompactPass, CompactReport};
+pub use compact::{CompactLimits, CompactReport};
 pub use data::{Compression, ContentReader, DEFAULT_COMPRESSION, MAX_FRAME_RAW};
 pub use error::{Result, StoreError};
 pub use lock::{LOCK_FILE, READERS_FILE};

@@ -48,19 +48,19 @@ pub fn run(
         let pass = txn.compact_all(&under, &limits)?;
         let summary = format!(
             "maintain {under}: {} file(s) compacted, {} retired data file(s) removed, {} cut",
-            pass.files.len(),
+            pass.len(),
             collected.removed_files,
             collected.cut_files
         );
         if let Some(number) = txn.commit(&summary)? {
             txns.push(number);
         }
-        if pass.files.is_empty() {
+        if pass.is_empty() {
             break;
         }
         // Go on even when this pass did not run out of budget: the next one removes what
         // this one retired. Every pass that compacts lowers the frame count, so this ends.
-        for (path, report) in pass.files {
+        for (path, report) in pass {
             files
                 .entry(path.to_string())
                 .and_modify(|merged| merged.then(&report))
