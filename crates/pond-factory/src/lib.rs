@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod control;
+pub mod progress;
 pub mod runner;
 pub mod runs;
 pub mod service;

@@ -137,6 +137,11 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
+    /// Every factory node: state, last run, lag, last error (exit 1 if any failed).
+    Status {
+        #[command(flatten)]
+        json: JsonFlag,
+    },
     /// Run a command of a factory node (`pond run PATH --help` lists them).
     #[command(disable_help_flag = true)]
     Run {

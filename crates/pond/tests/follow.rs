@@ -481,7 +481,10 @@ fn metrics_endpoint_serves_the_documented_series() {
     // `pond status` sees the live follow and the stage it runs, with no lag.
     let status = node_status(&p.pond);
     assert_eq!(status["/etc/hl"]["state"], "running", "{status:?}");
-    assert_eq!(status["/etc/hl"]["last_run"]["command"], "follow --metrics-addr 127.0.0.1:0");
+    assert_eq!(
+        status["/etc/hl"]["last_run"]["command"],
+        "follow --metrics-addr 127.0.0.1:0"
+    );
     assert_eq!(status["/etc/hl"]["lag_bytes"], 0);
     assert_eq!(status[MONGO_NODE]["state"], "running");
     assert_eq!(status[MONGO_NODE]["lag_bytes"], 0);
@@ -547,4 +550,74 @@ fn sighup_reloads_the_configs() {
     );
     follower.stop();
     assert_eq!(server.count(&p.db, COLLECTION), 20);
+}
+
+/// Many small steps make many tiny frames; follow's periodic compaction merges them without
+/// changing a byte, and the stored content still verifies.
+#[test]
+fn follow_compacts_the_small_versions_it_makes() {
+    let pond = TestPond::new();
+    let config = pond.host_file(
+        "cfg/compact.yaml",
+        format!(
+            "name: hl\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/hl\n\
+             follow:\n  rescan_interval: 60\n  compact_interval: 0.5\n",
+            pond.host.display()
+        )
+        .as_bytes(),
+    );
+    pond.ok(&[
+        "mknod",
+        "logfile",
+        LOGFILE_NODE,
+        "--config-path",
+        config.to_str().unwrap(),
+    ]);
+    let follower = Follower::start(&pond);
+    let mut expected = Vec::new();
+    for i in 0..12 {
+        let chunk = trade_lines(i * 5, 5);
+        append_host(&pond, "20250624/7", &chunk);
+        expected.extend_from_slice(&chunk);
+        let want = expected.clone();
+        wait_for(
+            "chunk mirrored",
+            || pond.output(&["cat", "/logs/hl/20250624/7"]).stdout == want,
+            || follower.stderr(),
+        );
+    }
+    let id = pond.node_id("/logs/hl/20250624/7");
+    let versions = pond
+        .library()
+        .snapshot()
+        .unwrap()
+        .versions(id)
+        .unwrap()
+        .len();
+    assert!(versions >= 10, "one version per step: {versions}");
+    wait_for(
+        "a compaction",
+        || {
+            let frames = pond
+                .library()
+                .snapshot()
+                .unwrap()
+                .storage(id)
+                .unwrap()
+                .frames;
+            (frames as usize) < versions / 2
+        },
+        || {
+            format!(
+                "{}\n{}",
+                pond.ok(&["log", "--limit", "5"]),
+                follower.stderr()
+            )
+        },
+    );
+    follower.stop();
+    assert_eq!(pond.cat("/logs/hl/20250624/7"), expected);
+    assert!(pond.ok(&["log"]).contains("compact /logs/hl"));
+    let verify = pond.output(&["verify"]);
+    assert!(verify.status.success(), "{verify:?}");
 }

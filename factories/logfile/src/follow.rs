@@ -387,10 +387,6 @@ pub fn follow(
 /// Re-frames the small versions of this node's files; a failure is logged and retried at the
 /// next interval (compaction changes no byte, so nothing waits on it).
 fn compact(service: &mut dyn Service, source: &Source, node_path: &str) {
-    let _ = (service, source, node_path);
-}
-#[cfg(any())]
-fn compact_full(service: &mut dyn Service, source: &Source, node_path: &str) {
     let under = source.pond_path.clone();
     let result = service.step(&mut |ctx: &mut RunContext<'_>| {
         let txn = ctx

@@ -22,6 +22,7 @@ use crate::check::{self, ReadCounter};
 use crate::config::{OnTruncate, Source};
 use crate::scan::{HostFile, Identity};
 use crate::state::{Action, FileState, Role, state_key};
+use pond_factory::progress::{Progress, ProgressReader};
 use pond_store::{Node, NodeKind, PondPath, StoreError, Transaction, Version, View};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -306,6 +307,17 @@ pub fn sync(
         .map(|d| d.unwrap_or(Decision::Keep))
         .collect();
     let new_files: Vec<usize> = (0..host.len()).filter(|h| !claimed.contains(h)).collect();
+    // What is new on the host, roughly: for the progress display only.
+    let known: u64 = tracked
+        .iter()
+        .filter(|t| t.state.present)
+        .map(Tracked::len)
+        .sum();
+    let incoming = host
+        .iter()
+        .map(|h| h.id.size)
+        .sum::<u64>()
+        .saturating_sub(known);
     let mut apply = Apply {
         txn,
         source,
@@ -315,8 +327,11 @@ pub fn sync(
         reports: Vec::new(),
         bytes_written: 0,
         counter,
+        progress: Progress::new(format!("{}: mirroring", source.name), incoming),
     };
-    apply.run(&tracked, &decisions, &new_files, &mut opened)?;
+    let applied = apply.run(&tracked, &decisions, &new_files, &mut opened);
+    apply.progress.finish();
+    applied?;
     let txn_number = (apply.txn.has_changes() && !dry_run).then(|| apply.txn.txn());
     Ok(SyncReport {
         txn: txn_number,
@@ -405,6 +420,7 @@ struct Apply<'a> {
     reports: Vec<FileReport>,
     bytes_written: u64,
     counter: ReadCounter,
+    progress: Progress,
 }
 
 impl Apply<'_> {
@@ -630,6 +646,10 @@ impl Apply<'_> {
         reader
             .seek(SeekFrom::Start(from))
             .map_err(StoreError::Source)?;
+        let mut reader = ProgressReader {
+            inner: reader,
+            progress: &mut self.progress,
+        };
         match self.txn.append(node, &mut reader, Some(want)) {
             Ok(_) => {
                 self.counter.bytes += want;

@@ -238,6 +238,15 @@ impl Pipeline {
         let mut errors = Vec::new();
         let starting: Vec<u64> = progress.iter().map(|p| p.cursor).collect();
         let time_field = entry_time_field(&settings.format);
+        let behind: u64 = sizes
+            .iter()
+            .zip(&starting)
+            .map(|(size, cursor)| size.saturating_sub(*cursor))
+            .sum();
+        let mut display = pond_factory::progress::Progress::new(
+            format!("{}.{}: sending", settings.database, settings.collection),
+            behind,
+        );
         self.runtime.block_on(async {
             let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
             let writer = Writer {
@@ -284,6 +293,7 @@ impl Pipeline {
                     if n == 0 {
                         break;
                     }
+                    display.add(n as u64);
                     lines.push(&buf[..n]);
                     while let Some((offset, line)) = lines.next_line() {
                         let docs_before = batch.docs.len();
@@ -336,6 +346,7 @@ impl Pipeline {
                 }
             }
             drop(writer);
+            display.finish();
             let drain = async {
                 while let Some(ack) = ack_rx.recv().await {
                     handle_ack(ack, &mut progress, &mut failed);

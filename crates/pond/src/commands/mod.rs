@@ -9,6 +9,7 @@ mod log;
 mod maintain;
 mod mkdir;
 mod show;
+mod status;
 mod verify;
 
 use crate::cli::{Cli, Command};
@@ -110,6 +111,7 @@ pub fn dispatch(
                     out,
                 ),
                 Command::Run { path, args } => factory::run(&env, path.as_deref(), &args, out),
+                Command::Status { json } => status::run(&env, json.json, out),
                 Command::Init { .. } | Command::ListFactories { .. } => Ok(ExitCode::SUCCESS),
             }
         }
