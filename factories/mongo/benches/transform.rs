@@ -4,15 +4,17 @@
 //!
 //! Times `Format::HlTrades.transform` over LINES lines (default 200,000) for ROUNDS rounds
 //! (default 5) on this one thread and prints lines/s and ns/line of the best round. Then it
-//! times pieces of the same work alone, to show where the time goes:
-//! - `serde_json -> Value`: JSON parsing into serde_json's own tree (a floor for parsing);
-//! - `serde_json -> Bson`: parsing straight into BSON, as `transform` does;
-//! - `... + encode`: the same plus `RawDocumentBuf::from_document`, no transform;
-//! - `FieldPath::parse x12`, `Decimal128 parse x4`, `parse_datetime`, `blake3 key`: the
-//!   transform's steps run alone on values extracted beforehand (from 1024 lines, so that they
-//!   are in cache as they are inside `transform`);
-//! - `sketch: ...`: the same transform done another way (see [`sketch`]), checked to give
-//!   byte-identical documents, to show what the current design costs.
+//! times the generic path alone (`transform_generic`, what a line the typed fast path declines
+//! costs) and pieces of the work alone, to show where the time goes:
+//! - `serde_json -> IgnoredAny`: scanning the JSON and nothing else (a floor for any parse);
+//! - `serde_json -> typed struct`: a derived, borrowing struct (see [`Trade`]), the kind of
+//!   parse the fast path does, without writing anything;
+//! - `serde_json -> Value`, `serde_json -> Bson`, `... + encode`: the generic path's parse into
+//!   a tree, and its encoding without any transform;
+//! - `parse_datetime`, `BLAKE3 natural key`: steps run alone on values extracted
+//!   beforehand (from 1024 lines, so that they are in cache as they are inside `transform`);
+//! - as context, `Format::HlFillsByBlock.transform` over the sample blocks, per fill (the fills
+//!   presets have no fast path).
 //!
 //! Input: lines shaped like `../shared/samples/node_trades.jsonl` (key order, value shapes,
 //! about 470 bytes), with values varied the way `benches/gen_trades.py` varies them, from a
@@ -20,11 +22,13 @@
 //! FILE instead (for example `python3 benches/gen_trades.py FILE 100`).
 //!
 //! `ONLY_TARGET=1` stops after the first row (for `perf record`).
-//! Nothing is asserted; lines the transform rejects are counted and printed.
+//! Nothing is asserted; lines the transform rejects are counted and printed, and so are the
+//! documents where `transform` and `transform_generic` differ (none should).
 #![allow(clippy::print_stdout)]
 
-use mongodb::bson::{Bson, Decimal128, RawDocumentBuf};
-use pond_mongo::format::{FieldPath, Format, LineAt, parse_datetime};
+use mongodb::bson::{Bson, RawDocumentBuf};
+use pond_mongo::format::{Format, LineAt, parse_datetime};
+use std::borrow::Cow;
 use std::error::Error;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -155,228 +159,39 @@ fn generate(n: usize, samples: &[String]) -> Vec<Vec<u8>> {
     lines
 }
 
-/// A sketch, not the product: the `node_trades` transform written the other way round, to show
-/// what the design costs. A typed, borrowing parse (no tree, no per-key `String`s, no hashing of
-/// keys); the key hashed as `natural_key` hashes it; decimals packed by hand; the document
-/// written in the order `transform` writes it, either with `RawDocumentBuf::append` or by hand
-/// into one buffer. It covers the shapes the generator writes only: a real version would fall
-/// back to the generic path for anything else (unknown fields, a missing `start_pos`, numbers
-/// where strings are expected, decimals over 34 digits). `main` checks that it gives
-/// byte-identical documents.
-mod sketch {
-    use mongodb::bson::{DateTime, Decimal128, RawArrayBuf, RawBson, RawBsonRef, RawDocumentBuf};
-    use pond_mongo::format::parse_datetime;
-    use serde::Deserialize;
-    use std::borrow::Cow;
-    use std::io::Write;
+/// A trade line as a derived, borrowing struct: the typed parse alone, for the breakdown.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // Read by serde only: the row times the parse.
+struct Trade<'a> {
+    #[serde(borrow)]
+    coin: Cow<'a, str>,
+    #[serde(borrow)]
+    side: Cow<'a, str>,
+    #[serde(borrow)]
+    time: Cow<'a, str>,
+    #[serde(borrow)]
+    px: Cow<'a, str>,
+    #[serde(borrow)]
+    sz: Cow<'a, str>,
+    #[serde(borrow)]
+    hash: Cow<'a, str>,
+    #[serde(borrow)]
+    trade_dir_override: Cow<'a, str>,
+    #[serde(borrow)]
+    side_info: Vec<Side<'a>>,
+}
 
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Side<'a> {
-        #[serde(borrow)]
-        user: Cow<'a, str>,
-        #[serde(borrow)]
-        start_pos: Cow<'a, str>,
-        oid: u64,
-        twap_id: Option<u64>,
-        #[serde(borrow)]
-        cloid: Option<Cow<'a, str>>,
-    }
-
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    pub struct Trade<'a> {
-        #[serde(borrow)]
-        coin: Cow<'a, str>,
-        #[serde(borrow)]
-        side: Cow<'a, str>,
-        #[serde(borrow)]
-        time: Cow<'a, str>,
-        #[serde(borrow)]
-        px: Cow<'a, str>,
-        #[serde(borrow)]
-        sz: Cow<'a, str>,
-        #[serde(borrow)]
-        hash: Cow<'a, str>,
-        #[serde(borrow)]
-        trade_dir_override: Cow<'a, str>,
-        #[serde(borrow)]
-        pub side_info: Vec<Side<'a>>,
-    }
-
-    /// As bson's visitor stores a JSON integer: Int32 when it fits.
-    fn int(n: u64) -> RawBson {
-        match i32::try_from(n) {
-            Ok(n) => RawBson::Int32(n),
-            Err(_) => RawBson::Int64(n as i64),
-        }
-    }
-
-    /// `[-]digits[.digits]`, at most 34 digits, into BID Decimal128 (exponent = -fraction
-    /// digits, coefficient as written, like `str::parse`).
-    pub fn decimal(text: &str) -> Option<Decimal128> {
-        let (negative, body) = match text.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, text),
-        };
-        let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-        if int.is_empty() || int.len() + frac.len() > 34 || (body.contains('.') && frac.is_empty())
-        {
-            return None;
-        }
-        let mut coefficient: u128 = 0;
-        for b in int.bytes().chain(frac.bytes()) {
-            if !b.is_ascii_digit() {
-                return None;
-            }
-            coefficient = coefficient * 10 + u128::from(b - b'0');
-        }
-        let exponent = 6176u128 - frac.len() as u128;
-        let bits = (u128::from(negative) << 127) | (exponent << 113) | coefficient;
-        Some(Decimal128::from_bytes(bits.to_le_bytes()))
-    }
-
-    /// The parsed line, its `_id` (as `natural_key` computes it) and its time in nanoseconds.
-    fn prepare<'a>(line: &'a [u8], scratch: &mut Vec<u8>) -> Option<(Trade<'a>, String, i128)> {
-        let t: Trade = serde_json::from_slice(line).ok()?;
-        if t.side_info.len() != 2 {
-            return None;
-        }
-        let mut key = blake3::Hasher::new();
-        for s in [&t.time, &t.coin, &t.px, &t.sz] {
-            key.update(b"s").update(s.as_bytes()).update(b"\x1f");
-        }
-        for side in &t.side_info {
-            scratch.clear();
-            write!(scratch, "i{}", side.oid).ok()?;
-            key.update(scratch).update(b"\x1f");
-            key.update(b"s")
-                .update(side.start_pos.as_bytes())
-                .update(b"\x1f");
-        }
-        let id = key.finalize().to_hex()[..32].to_string();
-        let ns = parse_datetime(&t.time, true)?;
-        Some((t, id, ns))
-    }
-
-    /// Writes with bson's `RawDocumentBuf::append`.
-    pub fn transform(line: &[u8], scratch: &mut Vec<u8>) -> Option<RawDocumentBuf> {
-        let (t, id, ns) = prepare(line, scratch)?;
-        let mut doc = RawDocumentBuf::new();
-        doc.append_ref("coin", RawBsonRef::String(&t.coin));
-        doc.append_ref("side", RawBsonRef::String(&t.side));
-        doc.append(
-            "time",
-            DateTime::from_millis(ns.div_euclid(1_000_000) as i64),
-        );
-        doc.append("px", decimal(&t.px)?);
-        doc.append("sz", decimal(&t.sz)?);
-        doc.append_ref("hash", RawBsonRef::String(&t.hash));
-        doc.append_ref(
-            "trade_dir_override",
-            RawBsonRef::String(&t.trade_dir_override),
-        );
-        let mut sides = RawArrayBuf::new();
-        for side in &t.side_info {
-            let mut d = RawDocumentBuf::new();
-            d.append_ref("user", RawBsonRef::String(&side.user));
-            d.append("start_pos", decimal(&side.start_pos)?);
-            d.append("oid", int(side.oid));
-            d.append("twap_id", side.twap_id.map_or(RawBson::Null, int));
-            match &side.cloid {
-                Some(c) => d.append_ref("cloid", RawBsonRef::String(c)),
-                None => d.append("cloid", RawBson::Null),
-            }
-            sides.push(d);
-        }
-        doc.append("side_info", sides);
-        doc.append("time_ns", RawBson::Int64(ns as i64));
-        doc.append_ref("_id", RawBsonRef::String(&id));
-        Some(doc)
-    }
-
-    /// Writes the BSON by hand into one buffer of the right capacity.
-    pub fn transform_by_hand(line: &[u8], scratch: &mut Vec<u8>) -> Option<RawDocumentBuf> {
-        let (t, id, ns) = prepare(line, scratch)?;
-        let mut w = Writer(Vec::with_capacity(line.len() + 128));
-        let doc = w.open();
-        w.string("coin", &t.coin);
-        w.string("side", &t.side);
-        w.element(0x09, "time");
-        w.0.extend_from_slice(&(ns.div_euclid(1_000_000) as i64).to_le_bytes());
-        w.decimal("px", &t.px)?;
-        w.decimal("sz", &t.sz)?;
-        w.string("hash", &t.hash);
-        w.string("trade_dir_override", &t.trade_dir_override);
-        w.element(0x04, "side_info");
-        let array = w.open();
-        for (i, side) in t.side_info.iter().enumerate() {
-            w.element(0x03, if i == 0 { "0" } else { "1" });
-            let d = w.open();
-            w.string("user", &side.user);
-            w.decimal("start_pos", &side.start_pos)?;
-            w.int("oid", side.oid);
-            match side.twap_id {
-                Some(n) => w.int("twap_id", n),
-                None => w.element(0x0A, "twap_id"),
-            }
-            match &side.cloid {
-                Some(c) => w.string("cloid", c),
-                None => w.element(0x0A, "cloid"),
-            }
-            w.close(d);
-        }
-        w.close(array);
-        w.element(0x12, "time_ns");
-        w.0.extend_from_slice(&(ns as i64).to_le_bytes());
-        w.string("_id", &id);
-        w.close(doc);
-        RawDocumentBuf::from_bytes(w.0).ok()
-    }
-
-    struct Writer(Vec<u8>);
-
-    impl Writer {
-        fn open(&mut self) -> usize {
-            self.0.extend_from_slice(&[0; 4]);
-            self.0.len() - 4
-        }
-        fn close(&mut self, start: usize) {
-            self.0.push(0);
-            let len = (self.0.len() - start) as i32;
-            self.0[start..start + 4].copy_from_slice(&len.to_le_bytes());
-        }
-        fn element(&mut self, kind: u8, key: &str) {
-            self.0.push(kind);
-            self.0.extend_from_slice(key.as_bytes());
-            self.0.push(0);
-        }
-        fn string(&mut self, key: &str, value: &str) {
-            self.element(0x02, key);
-            self.0
-                .extend_from_slice(&(value.len() as i32 + 1).to_le_bytes());
-            self.0.extend_from_slice(value.as_bytes());
-            self.0.push(0);
-        }
-        fn decimal(&mut self, key: &str, value: &str) -> Option<()> {
-            let d = decimal(value)?;
-            self.element(0x13, key);
-            self.0.extend_from_slice(&d.bytes());
-            Some(())
-        }
-        fn int(&mut self, key: &str, n: u64) {
-            match i32::try_from(n) {
-                Ok(n) => {
-                    self.element(0x10, key);
-                    self.0.extend_from_slice(&n.to_le_bytes());
-                }
-                Err(_) => {
-                    self.element(0x12, key);
-                    self.0.extend_from_slice(&(n as i64).to_le_bytes());
-                }
-            }
-        }
-    }
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct Side<'a> {
+    #[serde(borrow)]
+    user: Cow<'a, str>,
+    #[serde(borrow)]
+    start_pos: Cow<'a, str>,
+    oid: i64,
+    twap_id: Option<i64>,
+    #[serde(borrow)]
+    cloid: Option<Cow<'a, str>>,
 }
 
 /// Runs `f` over every line, ROUNDS times; returns the best round's duration.
@@ -478,7 +293,51 @@ fn main() -> Res<()> {
         return Ok(());
     }
 
+    let (best, _) = time(rounds, &lines, |line| {
+        format
+            .transform_generic(line, at)
+            .map(|d| d.len())
+            .unwrap_or(0)
+    });
+    report(
+        "`Format::HlTrades.transform_generic` (the generic path alone)",
+        lines.len(),
+        best,
+    );
+    let differ = lines
+        .iter()
+        .filter(|l| {
+            let fast = format.transform(l, at).map(|docs| {
+                docs.into_iter()
+                    .map(RawDocumentBuf::into_bytes)
+                    .collect::<Vec<_>>()
+            });
+            let generic = format.transform_generic(l, at).map(|docs| {
+                docs.into_iter()
+                    .map(RawDocumentBuf::into_bytes)
+                    .collect::<Vec<_>>()
+            });
+            fast != generic
+        })
+        .count();
+
     // Pieces, alone.
+    let (best, _) = time(rounds, &lines, |line| {
+        serde_json::from_slice::<serde::de::IgnoredAny>(line).map_or(0, |_| 1)
+    });
+    report(
+        "serde_json -> `IgnoredAny` (scanning only)",
+        lines.len(),
+        best,
+    );
+    let (best, _) = time(rounds, &lines, |line| {
+        serde_json::from_slice::<Trade>(line).map_or(0, |t| t.side_info.len())
+    });
+    report(
+        "serde_json -> typed borrowing struct (no output)",
+        lines.len(),
+        best,
+    );
     let (best, _) = time(rounds, &lines, |line| {
         serde_json::from_slice::<serde_json::Value>(line).map_or(0, |v| v.is_object() as usize)
     });
@@ -487,7 +346,7 @@ fn main() -> Res<()> {
         serde_json::from_slice::<Bson>(line).map_or(0, |v| v.as_document().map_or(0, |d| d.len()))
     });
     report(
-        "serde_json -> `Bson` (as transform parses)",
+        "serde_json -> `Bson` (as the generic path parses)",
         lines.len(),
         best,
     );
@@ -505,35 +364,9 @@ fn main() -> Res<()> {
         best,
     );
 
-    // The transform's steps, on values extracted beforehand.
-    const PATHS: &[&str] = &[
-        "time",
-        "coin",
-        "px",
-        "sz",
-        "side_info.0.oid",
-        "side_info.0.start_pos",
-        "side_info.1.oid",
-        "side_info.1.start_pos",
-        "px",
-        "sz",
-        "side_info.*.start_pos",
-        "time",
-    ];
-    let (best, _) = time(rounds, &lines, |_| {
-        PATHS
-            .iter()
-            .filter_map(|p| FieldPath::parse(p).ok())
-            .map(|p| p.text.len())
-            .sum()
-    });
-    report(
-        "`FieldPath::parse` x12 (`paths(...)` in `hl_trade`, per line)",
-        lines.len(),
-        best,
-    );
-    // The steps below cycle over the values of the first HOT lines: in `transform` a line's values
-    // are in cache (just parsed), and so they are here.
+    // The transform's steps, on values extracted beforehand. They cycle over the values of the
+    // first HOT lines: in `transform` a line's values are in cache (just parsed), and so they
+    // are here.
     const HOT: usize = 1024;
     let parsed: Vec<serde_json::Value> = lines
         .iter()
@@ -541,28 +374,7 @@ fn main() -> Res<()> {
         .filter_map(|l| serde_json::from_slice(l).ok())
         .collect();
     let text = |v: &serde_json::Value| v.as_str().unwrap_or("0").to_string();
-    let decimals: Vec<[String; 4]> = parsed
-        .iter()
-        .map(|v| {
-            [
-                text(&v["px"]),
-                text(&v["sz"]),
-                text(&v["side_info"][0]["start_pos"]),
-                text(&v["side_info"][1]["start_pos"]),
-            ]
-        })
-        .collect();
     let times: Vec<String> = parsed.iter().map(|v| text(&v["time"])).collect();
-    let mut i = 0;
-    let (best, _) = time(rounds, &lines, |_| {
-        let d = &decimals[i % decimals.len()];
-        i += 1;
-        d.iter()
-            .filter_map(|s| s.parse::<Decimal128>().ok())
-            .map(|x| x.bytes()[0] as usize)
-            .sum()
-    });
-    report("`Decimal128` from string x4", lines.len(), best);
     let mut i = 0;
     let (best, _) = time(rounds, &lines, |_| {
         let t = &times[i % times.len()];
@@ -570,80 +382,65 @@ fn main() -> Res<()> {
         parse_datetime(t, true).map_or(0, |ns| ns as usize & 1)
     });
     report("`parse_datetime`", lines.len(), best);
+    // The key's input as the natural key gathers it: type-tagged, \x1f-separated values in one
+    // buffer, then hashed once.
+    let keys: Vec<Vec<u8>> = parsed
+        .iter()
+        .map(|v| {
+            let mut key = Vec::new();
+            for s in [&v["time"], &v["coin"], &v["px"], &v["sz"]] {
+                key.extend_from_slice(b"s");
+                key.extend_from_slice(s.as_str().unwrap_or("").as_bytes());
+                key.extend_from_slice(b"\x1f");
+            }
+            for k in 0..2 {
+                let side = &v["side_info"][k];
+                key.extend_from_slice(format!("i{}\x1f", side["oid"]).as_bytes());
+                key.extend_from_slice(b"s");
+                key.extend_from_slice(side["start_pos"].as_str().unwrap_or("").as_bytes());
+                key.extend_from_slice(b"\x1f");
+            }
+            key
+        })
+        .collect();
     let mut i = 0;
     let (best, _) = time(rounds, &lines, |_| {
-        // The key's inputs as natural_key feeds them: type-tagged, \x1f-separated, the two
-        // integers through format!.
-        let v = &parsed[i % parsed.len()];
+        let key = &keys[i % keys.len()];
         i += 1;
         let mut h = blake3::Hasher::new();
-        for s in [&v["time"], &v["coin"], &v["px"], &v["sz"]] {
-            h.update(b"s");
-            h.update(s.as_str().unwrap_or("").as_bytes());
-            h.update(b"\x1f");
-        }
-        for k in 0..2 {
-            let side = &v["side_info"][k];
-            h.update(format!("i{}", side["oid"].as_i64().unwrap_or(0)).as_bytes());
-            h.update(b"\x1f");
-            h.update(b"s");
-            h.update(side["start_pos"].as_str().unwrap_or("").as_bytes());
-            h.update(b"\x1f");
-        }
+        h.update(key);
         h.finalize().to_hex()[..32].len()
     });
-    report("blake3 natural key (8 values, hex)", lines.len(), best);
+    report(
+        "BLAKE3 natural key (8 values gathered, hex)",
+        lines.len(),
+        best,
+    );
 
-    // The sketch: same output, other design.
-    let mut scratch = Vec::new();
-    let differ = lines
-        .iter()
-        .filter(|l| {
-            let ours = format.transform(l, at).ok().and_then(|mut d| d.pop());
-            let theirs = sketch::transform(l, &mut scratch);
-            ours.map(|d| d.into_bytes()) != theirs.map(|d| d.into_bytes())
-        })
-        .count();
-    let (best, _) = time(rounds, &lines, |line| {
-        sketch::transform(line, &mut scratch).map_or(0, |d| d.as_bytes().len())
-    });
-    report(
-        &format!(
-            "sketch: typed borrowed parse + direct `RawDocumentBuf` ({differ} of {} documents differ from `transform`'s bytes)",
-            lines.len()
-        ),
-        lines.len(),
-        best,
+    // Context: the fills presets have no fast path; the sample blocks, cycled, per fill.
+    let blocks_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/samples/node_fills_by_block.jsonl"
     );
-    let differ = lines
-        .iter()
-        .filter(|l| {
-            let ours = format.transform(l, at).ok().and_then(|mut d| d.pop());
-            let theirs = sketch::transform_by_hand(l, &mut scratch);
-            ours.map(|d| d.into_bytes()) != theirs.map(|d| d.into_bytes())
-        })
-        .count();
-    let (best, _) = time(rounds, &lines, |line| {
-        sketch::transform_by_hand(line, &mut scratch).map_or(0, |d| d.as_bytes().len())
-    });
-    report(
-        &format!("sketch, BSON written by hand into one buffer ({differ} differ)"),
-        lines.len(),
-        best,
+    let blocks: Vec<Vec<u8>> = std::fs::read_to_string(blocks_path)
+        .map(|s| s.lines().map(|l| l.as_bytes().to_vec()).collect())
+        .unwrap_or_default();
+    if !blocks.is_empty() {
+        let blocks: Vec<Vec<u8>> = blocks.iter().cycle().take(n).cloned().collect();
+        let by_block = Format::HlFillsByBlock;
+        let (best, fills) = time(rounds, &blocks, |line| {
+            by_block.transform(line, at).map_or(0, |d| d.len())
+        });
+        report(
+            "context: `Format::HlFillsByBlock.transform` (generic path), per fill",
+            fills,
+            best,
+        );
+    }
+    println!();
+    println!(
+        "{differ} of {} lines differ between `transform` and `transform_generic`",
+        lines.len()
     );
-    let (best, _) = time(rounds, &lines, |line| {
-        serde_json::from_slice::<sketch::Trade>(line).map_or(0, |t| t.side_info.len())
-    });
-    report("sketch: typed borrowed parse alone", lines.len(), best);
-    let mut i = 0;
-    let (best, _) = time(rounds, &lines, |_| {
-        let d = &decimals[i % decimals.len()];
-        i += 1;
-        d.iter()
-            .filter_map(|s| sketch::decimal(s))
-            .map(|x| x.bytes()[0] as usize)
-            .sum()
-    });
-    report("sketch: `Decimal128` packed by hand x4", lines.len(), best);
     Ok(())
 }

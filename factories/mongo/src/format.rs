@@ -14,8 +14,21 @@
 //!   `block_time`; `_id` from tid + user.
 //!
 //! Natural keys make re-appended lines (node restarts) land on the same `_id`.
+//!
+//! Two paths give the same documents. The generic path ([`Format::transform_generic`]) parses
+//! any line into a `Bson` tree, transforms the tree and encodes it. For the trade preset, a
+//! typed fast path ([`trades`]) reads the node's own line shape and writes the BSON directly,
+//! in about a quarter of the time; any line it does not take goes down the generic path.
+//! Submodules: [`decimal`] (exact Decimal128 from decimal strings, for both paths), [`raw`] (the
+//! fast path's BSON writer and JSON readers), [`trades`] (the fast path).
 
-use mongodb::bson::{self, Bson, DateTime, Decimal128, Document, RawDocumentBuf};
+mod decimal;
+mod raw;
+mod trades;
+
+use decimal::parse_decimal;
+use mongodb::bson::{self, Bson, DateTime, Document, RawDocumentBuf};
+use std::sync::LazyLock;
 
 /// MongoDB's document size limit.
 pub const MAX_DOCUMENT: usize = 16 * 1024 * 1024;
@@ -65,6 +78,14 @@ impl FieldPath {
             text: text.to_string(),
             segments,
         })
+    }
+
+    /// The path of a top-level key.
+    fn top_level(key: &str) -> Self {
+        Self {
+            text: key.to_string(),
+            segments: vec![Segment::Key(key.to_string())],
+        }
     }
 }
 
@@ -178,6 +199,30 @@ pub struct LineAt {
     pub offset: u64,
 }
 
+/// A preset's field paths, parsed once.
+struct PresetPaths {
+    /// The natural key's fields, in hashing order.
+    key: Vec<FieldPath>,
+    /// Decimal fields that must be there.
+    decimals: Vec<FieldPath>,
+    /// Decimal fields that may be missing.
+    optional_decimals: Vec<FieldPath>,
+    /// The entry's own time.
+    time: FieldPath,
+}
+
+impl PresetPaths {
+    fn new(key: &[&str], decimals: &[&str], optional_decimals: &[&str], time: &str) -> Self {
+        Self {
+            key: paths(key),
+            decimals: paths(decimals),
+            optional_decimals: paths(optional_decimals),
+            time: FieldPath::top_level(time),
+        }
+    }
+}
+
+/// Parses the presets' constant paths, all valid (checked by `preset_paths_all_parse`).
 fn paths(texts: &[&str]) -> Vec<FieldPath> {
     texts
         .iter()
@@ -185,9 +230,50 @@ fn paths(texts: &[&str]) -> Vec<FieldPath> {
         .collect()
 }
 
+static TRADE_PATHS: LazyLock<PresetPaths> = LazyLock::new(|| {
+    PresetPaths::new(
+        &[
+            "time",
+            "coin",
+            "px",
+            "sz",
+            "side_info.0.oid",
+            "side_info.0.start_pos",
+            "side_info.1.oid",
+            "side_info.1.start_pos",
+        ],
+        &["px", "sz"],
+        &["side_info.*.start_pos"],
+        "time",
+    )
+});
+
+static FILL_PATHS: LazyLock<PresetPaths> = LazyLock::new(|| {
+    PresetPaths::new(
+        &["tid", "user"],
+        &["px", "sz"],
+        &["startPosition", "closedPnl", "fee"],
+        "time",
+    )
+});
+
+static BLOCK_TIME: LazyLock<FieldPath> = LazyLock::new(|| FieldPath::top_level("block_time"));
+
 impl Format {
-    /// Turns one line (without its newline) into documents ready to insert.
+    /// Turns one line (without its newline) into documents ready to insert: through the typed
+    /// fast path when there is one for the format and the line fits it, else the generic path.
     pub fn transform(&self, line: &[u8], at: LineAt) -> Result<Vec<RawDocumentBuf>> {
+        if let Format::HlTrades = self
+            && let Some(doc) = trades::transform(line)
+        {
+            return Ok(vec![doc]);
+        }
+        self.transform_generic(line, at)
+    }
+
+    /// The generic path alone: what [`Format::transform`] does with a line the fast path does
+    /// not take. Public for the tests and the benchmark that compare the two.
+    pub fn transform_generic(&self, line: &[u8], at: LineAt) -> Result<Vec<RawDocumentBuf>> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return reject("empty line");
         }
@@ -266,38 +352,84 @@ fn jsonl(options: &Jsonl, value: Bson, at: LineAt) -> Result<Document> {
 
 /// A hex BLAKE3 of the fields' values: equal lines get equal ids.
 fn natural_key(value: &Bson, fields: &[FieldPath]) -> Result<Bson> {
-    let mut hasher = blake3::Hasher::new();
+    let mut key = NaturalKey::new();
+    let mut found = Vec::new();
     for field in fields {
-        let mut found = Vec::new();
+        found.clear();
         collect(value, &field.segments, &mut found);
         if found.is_empty() {
             return reject(format!("key field {} is missing", field.text));
         }
-        for v in found {
-            // Type-tagged so that "1" and 1 differ; \x1f separates values.
+        for v in &found {
             match v {
-                Bson::String(s) => {
-                    hasher.update(b"s");
-                    hasher.update(s.as_bytes());
-                }
-                Bson::Int32(n) => {
-                    hasher.update(format!("i{n}").as_bytes());
-                }
-                Bson::Int64(n) => {
-                    hasher.update(format!("i{n}").as_bytes());
-                }
-                Bson::Null => {
-                    hasher.update(b"n");
-                }
-                other => {
-                    hasher.update(format!("x{other}").as_bytes());
-                }
+                Bson::String(s) => key.string(s),
+                Bson::Int32(n) => key.int(i64::from(*n)),
+                Bson::Int64(n) => key.int(*n),
+                Bson::Null => key.value(b"n"),
+                other => key.value(format!("x{other}").as_bytes()),
             }
-            hasher.update(b"\x1f");
         }
     }
-    let hex = hasher.finalize().to_hex();
-    Ok(Bson::String(hex[..32].to_string()))
+    Ok(key.with_id(|id| Bson::String(id.to_string())))
+}
+
+/// A natural key's hash. Each value is type-tagged, so that "1" and 1 differ, and followed by
+/// \x1f. The generic path and the fast path both hash through this, so their `_id`s agree.
+///
+/// The bytes are gathered before they are hashed: a trade's key is about 120 bytes in 24
+/// pieces, and one BLAKE3 update per piece costs more than the copy.
+struct NaturalKey {
+    hasher: blake3::Hasher,
+    pending: [u8; 256],
+    len: usize,
+}
+
+impl NaturalKey {
+    fn new() -> Self {
+        Self {
+            hasher: blake3::Hasher::new(),
+            pending: [0; 256],
+            len: 0,
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.len + bytes.len() > self.pending.len() {
+            self.hasher.update(&self.pending[..self.len]);
+            self.len = 0;
+            if bytes.len() > self.pending.len() {
+                self.hasher.update(bytes);
+                return;
+            }
+        }
+        self.pending[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
+    }
+
+    /// A tagged value's bytes.
+    fn value(&mut self, tagged: &[u8]) {
+        self.push(tagged);
+        self.push(b"\x1f");
+    }
+
+    fn string(&mut self, s: &str) {
+        self.push(b"s");
+        self.value(s.as_bytes());
+    }
+
+    /// `i` and the integer in decimal.
+    fn int(&mut self, n: i64) {
+        let mut digits = [0u8; 20];
+        self.push(if n < 0 { b"i-" } else { b"i" });
+        self.value(raw::decimal_digits(n.unsigned_abs(), &mut digits));
+    }
+
+    /// Hands the `_id` to `f`: the hash's first 32 hex digits.
+    fn with_id<R>(&mut self, f: impl FnOnce(&str) -> R) -> R {
+        self.hasher.update(&self.pending[..self.len]);
+        self.len = 0;
+        f(&self.hasher.finalize().to_hex()[..32])
+    }
 }
 
 /// Converts decimal strings at `path` into Decimal128; `optional` paths may be absent.
@@ -325,20 +457,6 @@ fn decimal(value: &mut Bson, path: &FieldPath, optional: bool) -> Result<()> {
         return reject(format!("decimal field {} is missing", path.text));
     }
     Ok(())
-}
-
-fn parse_decimal(text: &str) -> Option<Decimal128> {
-    let body = text.strip_prefix('-').unwrap_or(text);
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
-    if int.is_empty()
-        || !digits_ok(int)
-        || !digits_ok(frac)
-        || (body.contains('.') && frac.is_empty())
-    {
-        return None;
-    }
-    text.parse().ok()
 }
 
 /// Replaces the timestamp at `path` with a BSON date and adds `<field>_ns` (epoch nanoseconds)
@@ -486,30 +604,23 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn hl_trade(value: Bson) -> Result<Document> {
+/// Applies a preset's paths: the key first (from the values as written), then decimals, then
+/// the time.
+fn preset(value: Bson, paths: &PresetPaths, time: TimeFormat) -> Result<(Bson, Bson)> {
     let mut value = Bson::Document(into_document(value)?);
-    let id = natural_key(
-        &value,
-        &paths(&[
-            "time",
-            "coin",
-            "px",
-            "sz",
-            "side_info.0.oid",
-            "side_info.0.start_pos",
-            "side_info.1.oid",
-            "side_info.1.start_pos",
-        ]),
-    )?;
-    for path in paths(&["px", "sz"]) {
-        decimal(&mut value, &path, false)?;
+    let id = natural_key(&value, &paths.key)?;
+    for path in &paths.decimals {
+        decimal(&mut value, path, false)?;
     }
-    for path in paths(&["side_info.*.start_pos"]) {
-        decimal(&mut value, &path, true)?;
+    for path in &paths.optional_decimals {
+        decimal(&mut value, path, true)?;
     }
-    for path in paths(&["time"]) {
-        timestamp(&mut value, &path, TimeFormat::NaiveUtc)?;
-    }
+    timestamp(&mut value, &paths.time, time)?;
+    Ok((value, id))
+}
+
+fn hl_trade(value: Bson) -> Result<Document> {
+    let (value, id) = preset(value, &TRADE_PATHS, TimeFormat::NaiveUtc)?;
     let mut doc = into_document(value)?;
     doc.insert("_id", id);
     Ok(doc)
@@ -525,17 +636,7 @@ fn hl_fill(pair: Vec<Bson>, block: Option<(&Option<Bson>, &Option<Bson>)>) -> Re
     };
     let mut fill = into_document(fill)?;
     fill.insert("user", user);
-    let mut value = Bson::Document(fill);
-    let id = natural_key(&value, &paths(&["tid", "user"]))?;
-    for path in paths(&["px", "sz"]) {
-        decimal(&mut value, &path, false)?;
-    }
-    for path in paths(&["startPosition", "closedPnl", "fee"]) {
-        decimal(&mut value, &path, true)?;
-    }
-    for path in paths(&["time"]) {
-        timestamp(&mut value, &path, TimeFormat::EpochMillis)?;
-    }
+    let (value, id) = preset(Bson::Document(fill), &FILL_PATHS, TimeFormat::EpochMillis)?;
     let mut doc = into_document(value)?;
     if let Some((number, time)) = block {
         if let Some(number) = number {
@@ -543,9 +644,7 @@ fn hl_fill(pair: Vec<Bson>, block: Option<(&Option<Bson>, &Option<Bson>)>) -> Re
         }
         if let Some(time) = time {
             let mut holder = Bson::Document(bson::doc! { "block_time": time.clone() });
-            for path in paths(&["block_time"]) {
-                timestamp(&mut holder, &path, TimeFormat::NaiveUtc)?;
-            }
+            timestamp(&mut holder, &BLOCK_TIME, TimeFormat::NaiveUtc)?;
             if let Bson::Document(parts) = holder {
                 doc.extend(parts);
             }

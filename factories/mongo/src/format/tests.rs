@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
+use proptest::prelude::*;
 
 const AT: LineAt = LineAt {
     node: 7,
@@ -211,4 +212,386 @@ fn oversized_documents_are_rejected() {
     });
     let err = format.transform(big.as_bytes(), AT).unwrap_err();
     assert!(err.0.contains("16777216-byte limit"), "{}", err.0);
+}
+
+/// What `transform` gave: each document's bytes, or the reject reason.
+fn outcome(result: Result<Vec<RawDocumentBuf>>) -> std::result::Result<Vec<Vec<u8>>, String> {
+    result
+        .map(|docs| docs.into_iter().map(RawDocumentBuf::into_bytes).collect())
+        .map_err(|reject| reject.0)
+}
+
+/// `transform` (fast path first) and the generic path alone, for a line.
+fn both(format: &Format, line: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let fast = outcome(format.transform(line, AT));
+    let generic = outcome(format.transform_generic(line, AT));
+    (
+        format!("{fast:?}").into_bytes(),
+        format!("{generic:?}").into_bytes(),
+    )
+}
+
+#[test]
+fn preset_paths_all_parse() {
+    assert_eq!(TRADE_PATHS.key.len(), 8);
+    assert_eq!(TRADE_PATHS.decimals.len(), 2);
+    assert_eq!(TRADE_PATHS.optional_decimals.len(), 1);
+    assert_eq!(FILL_PATHS.key.len(), 2);
+    assert_eq!(FILL_PATHS.decimals.len(), 2);
+    assert_eq!(FILL_PATHS.optional_decimals.len(), 3);
+}
+
+/// `parse_decimal` as it was before the bits were packed by hand: the syntax check, then bson.
+fn bson_decimal(text: &str) -> Option<bson::Decimal128> {
+    let body = text.strip_prefix('-').unwrap_or(text);
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if int.is_empty()
+        || !digits_ok(int)
+        || !digits_ok(frac)
+        || (body.contains('.') && frac.is_empty())
+    {
+        return None;
+    }
+    text.parse().ok()
+}
+
+#[test]
+fn packed_decimals_equal_bsons_on_edge_cases() {
+    let long_fraction = format!("0.{}1", "0".repeat(6175));
+    let too_long_fraction = format!("0.{}1", "0".repeat(6176));
+    let zeros_after_34 = format!("1{}", "0".repeat(40));
+    let many_leading_zeros = format!("{}1.5", "0".repeat(100));
+    let cases = [
+        "0",
+        "-0",
+        "0.0",
+        "-0.000",
+        "00",
+        "007",
+        "007.50",
+        "1",
+        "-1",
+        "1.50",
+        "2393.9",
+        "0.1539",
+        "-2.6603",
+        "1166.565307356",
+        "0.0000000594",
+        "9999999999999999999999999999999999",
+        "-9999999999999999999999999999999999",
+        "99999999999999999999999999999999999",
+        "1000000000000000000000000000000000",
+        "10000000000000000000000000000000000",
+        "12345678901234567890123456789012345",
+        "0.0000000000000000000000000000000001",
+        "0000000000000000000000000000000000000000001",
+        "1.000000000000000000000000000000000000",
+        "18446744073709551616",
+        "340282366920938463463374607431768211455",
+        &long_fraction,
+        &too_long_fraction,
+        &zeros_after_34,
+        &many_leading_zeros,
+        // Refused by the syntax check, though bson would take some of them.
+        "",
+        "-",
+        ".",
+        "1.",
+        ".5",
+        "-.5",
+        "+1",
+        "1e5",
+        "1E5",
+        "NaN",
+        "Infinity",
+        "inf",
+        " 1",
+        "1 ",
+        "1.2.3",
+        "--1",
+        "1_000",
+        "١",
+    ];
+    for text in cases {
+        assert_eq!(
+            decimal::parse_decimal(text).map(|d| d.bytes()),
+            bson_decimal(text).map(|d| d.bytes()),
+            "{text:?}"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    #[test]
+    fn packed_decimals_equal_bsons(text in prop_oneof![
+        "-?[0-9]{1,8}(\\.[0-9]{1,12})?",
+        "-?0{0,20}[0-9]{0,40}(\\.[0-9]{0,40}0{0,10})?",
+        "[-+.0-9eE]{0,12}",
+        any::<f64>().prop_map(|f| f.to_string()),
+        any::<i128>().prop_map(|n| n.to_string()),
+        any::<u128>().prop_map(|n| format!("{}.{}", n / 1000, n % 1000)),
+    ]) {
+        prop_assert_eq!(
+            decimal::parse_decimal(&text).map(|d| d.bytes()),
+            bson_decimal(&text).map(|d| d.bytes())
+        );
+    }
+}
+
+#[test]
+fn trade_fast_path_equals_generic_path_on_the_samples() {
+    for line in samples("node_trades.jsonl") {
+        let fast = trades::transform(line.as_bytes()).expect("the node's shape");
+        let generic = Format::HlTrades
+            .transform_generic(line.as_bytes(), AT)
+            .unwrap();
+        assert_eq!(vec![fast.into_bytes()], outcome(Ok(generic)).unwrap());
+    }
+    // Lines of other presets are not trades: the fast path declines, and the reasons are the
+    // generic path's.
+    for line in samples("node_fills_by_block.jsonl") {
+        assert!(trades::transform(line.as_bytes()).is_none());
+        let (fast, generic) = both(&Format::HlTrades, line.as_bytes());
+        assert_eq!(fast, generic);
+    }
+}
+
+/// Regression: a trade line whose document would pass 16 MiB is rejected as before, not stored
+/// by the fast path.
+#[test]
+fn oversized_trade_lines_are_rejected_as_before() {
+    let line = samples("node_trades.jsonl")[0].replace(
+        r#""hash":"0x"#,
+        &format!(r#""hash":"0x{}"#, "0".repeat(MAX_DOCUMENT)),
+    );
+    assert!(trades::transform(line.as_bytes()).is_none());
+    let err = Format::HlTrades.transform(line.as_bytes(), AT).unwrap_err();
+    assert!(err.0.contains("16777216-byte limit"), "{}", err.0);
+}
+
+/// A JSON string literal holding arbitrary text: escapes, NUL, non-ASCII.
+fn json_string() -> impl Strategy<Value = String> {
+    "[a-zA-Z0-9@x. \\-\"\\\\/\u{0}\u{1f}\u{7f}é€\u{1F600}]{0,12}"
+        .prop_map(|s| serde_json::to_string(&s).unwrap())
+}
+
+fn quoted(text: impl Strategy<Value = String>) -> impl Strategy<Value = String> {
+    text.prop_map(|s| serde_json::to_string(&s).unwrap())
+}
+
+/// A decimal field's text: mostly valid, sometimes not.
+fn decimal_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        30 => "-?[0-9]{1,6}(\\.[0-9]{1,10})?",
+        1 => "-?[0-9]{0,36}(\\.[0-9]{0,6})?",
+        1 => "[-+.0-9eE]{0,6}",
+    ]
+}
+
+/// A `time` as the node writes it, in either era (9 or 3 fraction digits), or with none.
+fn node_time() -> impl Strategy<Value = String> {
+    (
+        1970u32..2100,
+        1u32..13,
+        1u32..29,
+        0u32..24,
+        0u32..60,
+        0u32..60,
+        "(\\.[0-9]{3,9})?",
+    )
+        .prop_map(|(y, mo, d, h, mi, s, frac)| {
+            format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}{frac}")
+        })
+}
+
+/// A `time` field's text: mostly the node's, sometimes broken.
+fn time_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        30 => node_time(),
+        1 => "[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]{0,11})?Z?",
+        1 => "[-0-9T:.]{0,12}",
+    ]
+}
+
+/// A JSON integer as the node writes `oid` / `twap_id`, and near misses.
+fn integer() -> impl Strategy<Value = String> {
+    prop_oneof![
+        60 => (0u64..1 << 40).prop_map(|n| n.to_string()),
+        1 => any::<u64>().prop_map(|n| n.to_string()),
+        1 => any::<i64>().prop_map(|n| n.to_string()),
+        1 => Just("2147483647".to_string()),
+        1 => Just("2147483648".to_string()),
+        1 => Just("-1".to_string()),
+        1 => Just("-0".to_string()),
+        1 => Just("1.0".to_string()),
+        1 => Just("1e3".to_string()),
+        1 => Just("9223372036854775808".to_string()),
+    ]
+}
+
+/// Any other JSON value: what the fast path must hand to the generic path.
+fn other_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("false".to_string()),
+        Just("1.5".to_string()),
+        Just("{}".to_string()),
+        Just("[]".to_string()),
+        Just("[1,\"a\"]".to_string()),
+        Just(r#"{"a":{"b":[null]}}"#.to_string()),
+        Just(r#"{"$oid":"0123456789abcdef01234567"}"#.to_string()),
+        Just(r#"{"$numberDecimal":"1.5"}"#.to_string()),
+        integer(),
+        json_string(),
+    ]
+}
+
+/// A field: usually the node's value kind, sometimes another value, sometimes missing.
+fn field(
+    name: &'static str,
+    usual: impl Strategy<Value = String> + 'static,
+) -> impl Strategy<Value = Option<(String, String)>> {
+    prop_oneof![
+        60 => usual.prop_map(move |v| Some((format!("{name:?}"), v))),
+        1 => other_value().prop_map(move |v| Some((format!("{name:?}"), v))),
+        1 => Just(None),
+    ]
+}
+
+/// Fields as a JSON object: in the given order or shuffled, sometimes with an unknown or a
+/// repeated key, or a key written with an escape.
+fn object(fields: Vec<BoxedStrategy<Option<(String, String)>>>) -> impl Strategy<Value = String> {
+    (fields, any::<bool>(), 0u8..40, other_value()).prop_flat_map(
+        |(fields, shuffle, twist, extra)| {
+            let mut fields: Vec<(String, String)> = fields.into_iter().flatten().collect();
+            match twist {
+                0 => fields.push((r#""extra""#.to_string(), extra)),
+                1 if !fields.is_empty() => {
+                    let again = (fields[0].0.clone(), extra);
+                    fields.push(again);
+                }
+                2 if !fields.is_empty() => {
+                    // `"\u0063oin"` is `"coin"`, escaped.
+                    let key = &fields[0].0;
+                    fields[0].0 = format!("\"\\u{:04x}{}", key.as_bytes()[1], &key[2..]);
+                }
+                3 => fields.push((r#""_id""#.to_string(), extra)),
+                4 => fields.push((r#""time_ns""#.to_string(), extra)),
+                _ => {}
+            }
+            let fields = if shuffle {
+                Just(fields).prop_shuffle().boxed()
+            } else {
+                Just(fields).boxed()
+            };
+            fields.prop_map(|fields| {
+                let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+                format!("{{{}}}", body.join(","))
+            })
+        },
+    )
+}
+
+fn side() -> impl Strategy<Value = String> {
+    object(vec![
+        field("user", json_string()).boxed(),
+        field("start_pos", quoted(decimal_text())).boxed(),
+        field("oid", integer()).boxed(),
+        field("twap_id", prop_oneof![Just("null".to_string()), integer()]).boxed(),
+        field(
+            "cloid",
+            prop_oneof![Just("null".to_string()), json_string()],
+        )
+        .boxed(),
+    ])
+}
+
+fn trade_line() -> impl Strategy<Value = String> {
+    let sides = prop_oneof![
+        10 => prop::collection::vec(side(), 2..=2),
+        1 => prop::collection::vec(side(), 0..=4),
+    ]
+    .prop_map(|sides| format!("[{}]", sides.join(",")));
+    (
+        object(vec![
+            field("coin", json_string()).boxed(),
+            field("side", quoted("[AB]")).boxed(),
+            field("time", quoted(time_text())).boxed(),
+            field("px", quoted(decimal_text())).boxed(),
+            field("sz", quoted(decimal_text())).boxed(),
+            field("hash", json_string()).boxed(),
+            field("trade_dir_override", json_string()).boxed(),
+            field("side_info", sides).boxed(),
+        ]),
+        0u8..40,
+    )
+        .prop_map(|(line, damage)| match damage {
+            // Whitespace around and inside, as JSON allows.
+            0 => format!(" {}\t", line.replace(',', " , ")),
+            1 => {
+                let mut cut = line.len() / 2;
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line[..cut].to_string()
+            }
+            2 => format!("{line}x"),
+            3 => format!("[{line}]"),
+            _ => line,
+        })
+}
+
+/// A trade line in the node's exact shape: the fast path must take it.
+fn node_trade_line() -> impl Strategy<Value = String> {
+    let side = (
+        "0x[0-9a-f]{40}",
+        "-?[0-9]{1,6}\\.[0-9]{1,9}",
+        0u64..1 << 40,
+        prop::option::of(0u64..1 << 20),
+        prop::option::of("0x[0-9a-f]{32}"),
+    )
+        .prop_map(|(user, start_pos, oid, twap, cloid)| {
+            let twap = twap.map_or("null".to_string(), |n| n.to_string());
+            let cloid = cloid.map_or("null".to_string(), |c| format!("{c:?}"));
+            format!(
+                r#"{{"user":"{user}","start_pos":"{start_pos}","oid":{oid},"twap_id":{twap},"cloid":{cloid}}}"#
+            )
+        });
+    (
+        "@?[A-Z]{2,8}|@[0-9]{1,3}",
+        "[AB]",
+        node_time(),
+        "[0-9]{1,6}\\.[0-9]{1,5}",
+        "[0-9]{1,4}\\.[0-9]{1,5}",
+        "0x[0-9a-f]{64}",
+        side.clone(),
+        side,
+    )
+        .prop_map(|(coin, side, time, px, sz, hash, a, b)| {
+            format!(
+                r#"{{"coin":"{coin}","side":"{side}","time":"{time}","px":"{px}","sz":"{sz}","hash":"{hash}","trade_dir_override":"Na","side_info":[{a},{b}]}}"#
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+    #[test]
+    fn trade_fast_path_equals_generic_path_on_any_line(line in trade_line()) {
+        let (fast, generic) = both(&Format::HlTrades, line.as_bytes());
+        prop_assert_eq!(String::from_utf8(fast).unwrap(), String::from_utf8(generic).unwrap());
+    }
+
+    #[test]
+    fn trade_fast_path_takes_the_nodes_lines(line in node_trade_line()) {
+        let fast = trades::transform(line.as_bytes());
+        prop_assert!(fast.is_some(), "declined {}", line);
+        let generic = outcome(Format::HlTrades.transform_generic(line.as_bytes(), AT));
+        prop_assert_eq!(Ok(vec![fast.unwrap().into_bytes()]), generic);
+    }
 }
