@@ -50,8 +50,9 @@ pub struct Stats {
 #[derive(Debug, Clone)]
 pub struct Origin {
     pub offset: u64,
-    pub raw: Vec<u8>,
     pub line_len: u64,
+    /// The first [`DEAD_LETTER_RAW`] bytes of the line, in [`Batch::raw`].
+    pub raw: std::ops::Range<usize>,
 }
 
 /// One batch: documents and dead letters from consecutive lines of one file.
@@ -59,22 +60,26 @@ pub struct Origin {
 pub struct Batch {
     pub docs: Vec<RawDocumentBuf>,
     pub origins: Vec<Origin>,
+    /// The lines' first bytes back to back (one buffer per batch, not one per line), kept for
+    /// the dead letter of a document MongoDB refuses.
+    pub raw: Vec<u8>,
     pub dead: Vec<Document>,
 }
 
-/// A dead-letter document for the line at `offset` of `pond_path`.
+/// A dead-letter document for the line at `origin` of `pond_path`; `raw` is the line's start.
 pub fn dead_letter(
     node: i64,
     pond_path: &str,
     origin: &Origin,
+    raw: &[u8],
     part: usize,
     reason: &str,
 ) -> Document {
-    let raw = match std::str::from_utf8(&origin.raw) {
+    let raw = match std::str::from_utf8(raw) {
         Ok(text) => Bson::String(text.to_string()),
         Err(_) => Bson::Binary(Binary {
             subtype: BinarySubtype::Generic,
-            bytes: origin.raw.clone(),
+            bytes: raw.to_vec(),
         }),
     };
     doc! {
@@ -209,6 +214,7 @@ impl Sink {
                                 node,
                                 pond_path,
                                 origin,
+                                batch.raw.get(origin.raw.clone()).unwrap_or_default(),
                                 doc_index,
                                 &format!(
                                     "MongoDB rejected the document: code {}: {}",

@@ -422,17 +422,14 @@ fn new_batch(capacity: usize) -> Batch {
     Batch {
         docs: Vec::with_capacity(capacity),
         origins: Vec::with_capacity(capacity),
+        raw: Vec::new(),
         dead: Vec::new(),
     }
 }
 
 /// Transforms one line into the batch: documents, or a dead letter with the reason.
 fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &mut Batch) {
-    let origin = Origin {
-        offset,
-        raw: line[..line.len().min(DEAD_LETTER_RAW)].to_vec(),
-        line_len: line.len() as u64,
-    };
+    let head = &line[..line.len().min(DEAD_LETTER_RAW)];
     match settings.format.transform(
         line,
         LineAt {
@@ -441,16 +438,29 @@ fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &
         },
     ) {
         Ok(docs) => {
+            let start = batch.raw.len();
+            batch.raw.extend_from_slice(head);
+            let origin = Origin {
+                offset,
+                line_len: line.len() as u64,
+                raw: start..batch.raw.len(),
+            };
             for doc in docs {
                 batch.docs.push(doc);
                 batch.origins.push(origin.clone());
             }
         }
         Err(reject) => {
+            let origin = Origin {
+                offset,
+                line_len: line.len() as u64,
+                raw: 0..0,
+            };
             batch.dead.push(dead_letter(
                 file.id,
                 &file.path.to_string(),
                 &origin,
+                head,
                 0,
                 &reject.0,
             ));
