@@ -111,6 +111,10 @@ pub struct RunOutcome {
     /// Problems that did not stop the run (an unreadable file, say): what could be done is
     /// committed, then the command exits non-zero naming each of these.
     pub errors: Vec<String>,
+    /// A stage of a long-running command stopped at its work budget with more to do: it is run
+    /// again right after the next upstream step, so one long catch-up never holds the writer
+    /// lock for long.
+    pub pending: bool,
 }
 
 /// A factory as the registry and the runner see it. Implement [`TypedFactory`] instead.

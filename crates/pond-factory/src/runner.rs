@@ -471,8 +471,9 @@ impl Runner<'_> {
 pub struct NodeReport {
     pub path: String,
     pub factory: String,
-    /// `running` (a live long-running command), `ok`, `failed`, `died` (a long-running command
-    /// whose process is gone without finishing: killed or crashed) or `never run`.
+    /// `running` (a live long-running command whose last step succeeded), `failing` (live, but
+    /// its last step failed), `ok`, `failed`, `died` (a long-running command whose process is
+    /// gone without finishing: killed or crashed) or `never run`.
     pub state: &'static str,
     pub last_run: Option<crate::runs::RunRecord>,
     #[serde(flatten)]
@@ -488,7 +489,8 @@ impl Runner<'_> {
             let last_run = crate::runs::load(self.pond.dir(), node.id);
             let state = match &last_run {
                 None => "never run",
-                Some(run) if run.running && crate::runs::alive(run.pid) => "running",
+                Some(run) if run.running && crate::runs::alive(run.pid) && run.ok => "running",
+                Some(run) if run.running && crate::runs::alive(run.pid) => "failing",
                 Some(run) if run.running => "died",
                 Some(run) if run.ok => "ok",
                 Some(_) => "failed",

@@ -49,6 +49,9 @@ pub struct StepReport {
     pub errors: Vec<String>,
     /// The downstream stages that ran, in order.
     pub stages: Vec<StageReport>,
+    /// When the upstream transaction committed (before the stages ran).
+    #[serde(skip)]
+    pub committed_at: Option<Instant>,
 }
 
 /// One downstream stage's part of a step.

@@ -260,6 +260,7 @@ impl Session<'_, '_> {
         let slot = &mut self.stages[index];
         let started = Instant::now();
         slot.runs.inc();
+        let mut pending = false;
         let result: Result<Option<u64>, RunError> = match &mut slot.kind {
             StageKind::Fresh => runner.run_chain(
                 &slot.path,
@@ -271,7 +272,11 @@ impl Session<'_, '_> {
                 &mut vec![self.node.path.clone(), slot.path.clone()],
             ),
             StageKind::Live(stage) => {
-                let committed = run_in_txn(runner, &slot.node, &mut |ctx| stage.step(ctx));
+                let committed = run_in_txn(runner, &slot.node, &mut |ctx| {
+                    let outcome = stage.step(ctx)?;
+                    pending = outcome.pending;
+                    Ok(outcome)
+                });
                 match committed {
                     Ok(txn) => {
                         let mut failures = Vec::new();
@@ -313,9 +318,11 @@ impl Session<'_, '_> {
                 if slot.failures > 0 {
                     tracing::info!(stage = %slot.path, "recovered after {} failed run(s)", slot.failures);
                 }
-                slot.behind = false;
+                // A stage that stopped at its budget goes on right after the next upstream step.
+                slot.behind = pending;
+                slot.retry_at = Instant::now();
                 slot.failures = 0;
-                slot.behind_gauge.set(0.0);
+                slot.behind_gauge.set(if pending { 1.0 } else { 0.0 });
                 slot.record.step(None, txn);
                 StageReport {
                     path: slot.path.to_string(),
@@ -425,6 +432,7 @@ impl Service for Session<'_, '_> {
             .seconds
             .observe(started.elapsed().as_secs_f64());
         if report.txn.is_some() {
+            report.committed_at = Some(Instant::now());
             self.step_metrics.last_commit.set(unix_now());
         }
         let now = Instant::now();

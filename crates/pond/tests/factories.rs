@@ -133,6 +133,7 @@ impl TypedFactory for Append {
                     summary: format!("append to {target} by {}", ctx.node.path),
                     discard: dry_run,
                     errors: config.warning.iter().cloned().collect(),
+                    pending: false,
                 })
             }
             AppendCommand::Show => {

@@ -408,6 +408,15 @@ fn server_outage_during_follow_recovers_exactly() {
         || behind(&follower) == Some(1.0),
         || follower.stderr(),
     );
+    // The outage shows: the stage is failing, it reports lag, and `pond status` exits 1.
+    wait_for(
+        "status shows the failing stage",
+        || node_status(&p.pond)[MONGO_NODE]["state"] == "failing",
+        || format!("{:?}", node_status(&p.pond)),
+    );
+    assert_eq!(p.pond.output(&["status"]).status.code(), Some(1));
+    let lag = follower.metric("pond_mongo_lag_bytes{stage=\"/etc/to-mongo\"}");
+    assert!(lag.unwrap() > 0.0, "{lag:?}");
     server.restart();
     wait_for(
         "after the outage",
@@ -423,6 +432,11 @@ fn server_outage_during_follow_recovers_exactly() {
         .metric("pond_stage_failures_total{stage=\"/etc/to-mongo\"}")
         .unwrap();
     assert!(failures >= 1.0, "failures counted: {failures}");
+    wait_for(
+        "status healthy again",
+        || p.pond.output(&["status"]).status.code() == Some(0),
+        || format!("{:?}", node_status(&p.pond)),
+    );
     let stderr = follower.stop();
     assert!(stderr.contains("recovered after"), "{stderr}");
     p.assert_trades_exact(300, "after the outage");

@@ -52,6 +52,10 @@ pub struct FollowConfig {
     /// Seconds to wait after a change event before syncing, so one step takes a burst of writes
     /// together (default 0.01).
     pub settle: f64,
+    /// Least seconds from the start of one step to the start of the next (default 0.1): under a
+    /// steady stream of writes this bounds the transactions per second (each one a catalog
+    /// row per changed file) at the cost of at most this much latency.
+    pub min_interval: f64,
     /// Seconds between compactions of this node's files (re-framing the many small versions
     /// that frequent steps make; default 60; 0 turns it off).
     pub compact_interval: f64,
@@ -63,6 +67,7 @@ impl Default for FollowConfig {
             poll_interval: None,
             rescan_interval: 5.0,
             settle: 0.01,
+            min_interval: 0.1,
             compact_interval: 60.0,
         }
     }
@@ -74,6 +79,7 @@ pub struct Follow {
     pub poll_interval: Option<Duration>,
     pub rescan_interval: Duration,
     pub settle: Duration,
+    pub min_interval: Duration,
     pub compact_interval: Option<Duration>,
 }
 
@@ -97,6 +103,7 @@ impl FollowConfig {
                 .transpose()?,
             rescan_interval: seconds("rescan_interval", self.rescan_interval, 0.1)?,
             settle: seconds("settle", self.settle, 0.0)?,
+            min_interval: seconds("min_interval", self.min_interval, 0.0)?,
             compact_interval: Some(seconds("compact_interval", self.compact_interval, 0.0)?)
                 .filter(|d| !d.is_zero()),
         })

@@ -255,10 +255,24 @@ pub fn follow(
     let mut bytes = 0u64;
     let mut failing = 0u32;
     let mut last_errors: Vec<String> = Vec::new();
+    let mut last_step: Option<Instant> = None;
     loop {
+        // Steps start at most every `min_interval`; a stop request cuts the wait short.
+        if let Some(at) = last_step {
+            let due = at + follow.min_interval;
+            while !control.stopping() && !control.reload_requested() {
+                let now = Instant::now();
+                if now >= due {
+                    break;
+                }
+                // Wake-ups that arrive now are covered by the coming step's scan.
+                let _ = wake_rx.recv_timeout(due - now);
+            }
+        }
         if control.stopping() || control.reload_requested() {
             break;
         }
+        last_step = Some(Instant::now());
         let step = service.step(&mut |ctx: &mut RunContext<'_>| {
             let txn = ctx
                 .access
@@ -294,15 +308,18 @@ pub fn follow(
                 summary: format!("logfile follow {}: {}", source.name, counts.join(", ")),
                 discard: false,
                 errors: report.errors,
+                pending: false,
             })
         });
         steps += 1;
         match step {
             Ok(report) => {
-                if report.txn.is_some() {
+                if let Some(committed) = report.committed_at {
                     commits += 1;
                     if let Some(at) = woke_at {
-                        metrics.wake_to_commit.observe(at.elapsed().as_secs_f64());
+                        metrics
+                            .wake_to_commit
+                            .observe(committed.saturating_duration_since(at).as_secs_f64());
                     }
                 }
                 metrics.errors.inc_by(report.errors.len() as u64);

@@ -201,6 +201,7 @@ fn run_sync(
         summary: format!("logfile sync {}: {}", source.name, counts.join(", ")),
         discard: dry_run,
         errors: report.errors,
+        pending: false,
     })
 }
 

@@ -134,10 +134,25 @@ pub fn sync(
     source: &Source,
     dry_run: bool,
 ) -> Result<SyncReport, SyncError> {
-    let (host, scan_errors) = crate::scan::scan(source);
+    let (host, mut scan_errors) = crate::scan::scan(source);
+    let tracked = load_tracked(txn, factory_id, source)?;
+    if tracked.is_empty() {
+        // A node that mirrors nothing yet, whose base directory does not exist yet (the writer
+        // has not started): nothing to mirror, not a failure. Once files are tracked, a
+        // vanished base is an error, so an unmounted disk is not taken for deleted files.
+        scan_errors.retain(|(dir, _)| {
+            let waiting = std::iter::once(&source.active)
+                .chain(source.archived.as_ref())
+                .any(|p| p.base == *dir)
+                && !dir.exists();
+            if waiting {
+                tracing::info!("{} does not exist yet: nothing to mirror", dir.display());
+            }
+            !waiting
+        });
+    }
     let mut errors: Vec<String> = scan_errors.iter().map(|(_, e)| e.clone()).collect();
     let unlisted: Vec<&Path> = scan_errors.iter().map(|(dir, _)| dir.as_path()).collect();
-    let tracked = load_tracked(txn, factory_id, source)?;
     let mut counter = ReadCounter::default();
     let mut opened = Opener::new(&host);
     let seed = txn.txn();

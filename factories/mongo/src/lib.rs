@@ -116,7 +116,9 @@ impl TypedFactory for Mongo {
         for file in sync::source_files(view, &settings)? {
             let cursor = sync::load_cursor(view, node.id, file.id)?;
             let size = view.file_len(file.id)?;
-            status.lag_bytes = status.lag_bytes.map(|l| l + size.saturating_sub(cursor.offset));
+            status.lag_bytes = status
+                .lag_bytes
+                .map(|l| l + size.saturating_sub(cursor.offset));
             status.files = status.files.map(|n| n + 1);
             if status.last_error.is_none()
                 && let Some(error) = cursor.last_error
@@ -182,6 +184,7 @@ fn run_sync(
         ),
         discard: dry_run,
         errors: report.errors,
+        pending: false,
     })
 }
 

@@ -117,10 +117,10 @@ impl Sink {
         // Fail fast inside one attempt; the retry loop below owns the overall deadline.
         options
             .server_selection_timeout
-            .get_or_insert(Duration::from_secs(3));
+            .get_or_insert(Duration::from_secs(3).min(settings.retry_deadline));
         options
             .connect_timeout
-            .get_or_insert(Duration::from_secs(3));
+            .get_or_insert(Duration::from_secs(3).min(settings.retry_deadline));
         let client = Client::with_options(options).map_err(connect_error)?;
         let write_concern = if settings.majority {
             WriteConcern::majority()

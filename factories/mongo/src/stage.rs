@@ -19,7 +19,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// How long one step keeps retrying a failing write before it gives the upstream its turn.
-pub const STEP_RETRY_DEADLINE: Duration = Duration::from_secs(5);
+pub const STEP_RETRY_DEADLINE: Duration = Duration::from_secs(2);
+/// Source bytes one step reads at most; a long catch-up (after an outage, or a first run over
+/// a big history) goes on in the next steps, between which the upstream mirrors.
+pub const STEP_BUDGET: u64 = 16 << 20;
 /// How long a stop waits for in-flight batches.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -106,6 +109,9 @@ impl Stage for MongoStage {
             .access
             .txn()
             .ok_or("a mongo step needs the write transaction")?;
+        // Set before anything can fail, so an outage shows as lag.
+        let behind = crate::sync::lag(txn, factory_id, &self.settings)?;
+        self.lag_bytes.set(behind as f64);
         let stats = Arc::new(Stats::default());
         let pipeline = match &mut self.pipeline {
             Some(pipeline) => pipeline,
@@ -118,6 +124,7 @@ impl Stage for MongoStage {
             &stats,
             &|| control.stopping(),
             SHUTDOWN_GRACE,
+            Some(STEP_BUDGET),
             Some(&self.observer),
         );
         self.inserted.inc_by(stats.inserted.load(Ordering::Relaxed));
@@ -154,6 +161,7 @@ impl Stage for MongoStage {
             ),
             discard: false,
             errors: report.errors,
+            pending: report.more,
         })
     }
 

@@ -99,6 +99,19 @@ pub struct SyncReport {
     pub files: Vec<FileReport>,
     #[serde(skip)]
     pub errors: Vec<String>,
+    /// Reading stopped at the work budget with lines left.
+    #[serde(skip)]
+    pub more: bool,
+}
+
+/// Bytes of the source files past their cursors.
+pub fn lag(view: &View, factory_id: i64, settings: &Settings) -> Result<u64, StoreError> {
+    let mut behind = 0;
+    for file in source_files(view, settings)? {
+        let cursor = load_cursor(view, factory_id, file.id)?;
+        behind += view.file_len(file.id)?.saturating_sub(cursor.offset);
+    }
+    Ok(behind)
 }
 
 /// The files the source glob selects.
@@ -209,7 +222,10 @@ impl Pipeline {
 
     /// Stores every new complete line of the source files; cursors are written into `txn`.
     /// When `stop` turns true, reading stops at the next batch, and in-flight batches get
-    /// `grace` to be acknowledged; what they cover stays behind the cursor otherwise.
+    /// `grace` to be acknowledged; what they cover stays behind the cursor otherwise. With a
+    /// `budget`, reading also stops at the first batch boundary past that many bytes, and the
+    /// report says there is `more`.
+    #[allow(clippy::too_many_arguments)]
     pub fn sync(
         &self,
         txn: &mut Transaction,
@@ -217,6 +233,7 @@ impl Pipeline {
         stats: &Arc<Stats>,
         stop: &dyn Fn() -> bool,
         grace: Duration,
+        budget: Option<u64>,
         observer: Option<&Observer>,
     ) -> Result<SyncReport, SyncError> {
         let settings = &self.settings;
@@ -243,6 +260,8 @@ impl Pipeline {
             .zip(&starting)
             .map(|(size, cursor)| size.saturating_sub(*cursor))
             .sum();
+        let mut more = false;
+        let mut read_bytes = 0u64;
         let mut display = pond_factory::progress::Progress::new(
             format!("{}.{}: sending", settings.database, settings.collection),
             behind,
@@ -294,6 +313,7 @@ impl Pipeline {
                         break;
                     }
                     display.add(n as u64);
+                    read_bytes += n as u64;
                     lines.push(&buf[..n]);
                     while let Some((offset, line)) = lines.next_line() {
                         let docs_before = batch.docs.len();
@@ -316,6 +336,10 @@ impl Pipeline {
                                 .send(fi, end, full, times, &mut progress[fi], file)
                                 .await;
                             if stop() {
+                                break 'files;
+                            }
+                            if budget.is_some_and(|b| read_bytes >= b) {
+                                more = true;
                                 break 'files;
                             }
                         }
@@ -400,6 +424,7 @@ impl Pipeline {
                 })
                 .collect(),
             errors,
+            more,
         })
     }
 }
@@ -413,7 +438,15 @@ pub fn sync(
 ) -> Result<SyncReport, SyncError> {
     let stats = Arc::new(Stats::default());
     let pipeline = Pipeline::open(settings, dry_run, &stats)?;
-    let report = pipeline.sync(txn, factory_id, &stats, &|| false, Duration::ZERO, None);
+    let report = pipeline.sync(
+        txn,
+        factory_id,
+        &stats,
+        &|| false,
+        Duration::ZERO,
+        None,
+        None,
+    );
     pipeline.close();
     report
 }

@@ -23,14 +23,15 @@ fn ago(unix_secs: f64) -> String {
     }
 }
 
-/// Prints the status; exits 1 when a node's last run failed or its process died, so that a
-/// monitoring check can run `pond status` as it is.
+/// Prints the status; exits 1 when a node's last run failed, a running node's last step failed,
+/// its process died, or its factory reports an error, so that a monitoring check can run
+/// `pond status` as it is.
 pub fn run(env: &Env<'_>, json: bool, out: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let runner = super::factory::runner(env, "pond run".to_string());
     let nodes = runner.status()?;
     let unhealthy = nodes
         .iter()
-        .any(|n| matches!(n.state, "failed" | "died") || n.status.last_error.is_some());
+        .any(|n| matches!(n.state, "failed" | "failing" | "died") || n.status.last_error.is_some());
     if json {
         output::json(out, &StatusReport { nodes })?;
     } else if nodes.is_empty() {
