@@ -57,7 +57,7 @@ impl FollowMetrics {
             ),
             wake_to_commit: metrics.histogram(
                 "pond_logfile_wake_to_commit_seconds",
-                "From the first change event of a step to its commit: how far the mirror lags the host.",
+                "From the wake-up of a step (after settle and min_interval) to its commit, stages excluded.",
                 &labels,
                 LATENCY_BUCKETS,
             ),

@@ -115,7 +115,11 @@ impl TypedFactory for Logfile {
                 mirrored.insert((state.dev, state.ino), state.size);
             }
         }
-        let (host, errors) = scan::scan(&source);
+        let (host, mut errors) = scan::scan(&source);
+        if files == 0 {
+            // As in `sync`: a fresh node waits for its base directory without an error.
+            errors.retain(|(dir, _)| dir.exists());
+        }
         let lag = host
             .iter()
             .map(|f| {
