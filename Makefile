@@ -20,9 +20,10 @@ test: tools
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
 
-## demo: the pipeline on testdata/: a pond, logfile mirroring hourly files, mongo into a local SecantusDB
+## demo: the live pipeline for ~30 s: hlgen writes hour files, `follow` mirrors them into a fresh pond and
+## a local SecantusDB; then counts, latency and the pond's view (DEMO_RATE lines/s, default 2000; DEMO_SECONDS)
 demo: build $(VENV)/.installed
-	bash testdata/demo.sh target/debug/pond
+	$(VENV)/bin/python testdata/demo.py target/debug/pond
 
 build:
 	cargo build --locked -p pond
