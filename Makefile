@@ -19,6 +19,7 @@ test: tools
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	cargo test --workspace --locked
+	python3 -m unittest testdata/test_hlgen.py
 
 ## demo: the live pipeline for ~30 s: hlgen writes hour files, `follow` mirrors them into a fresh pond and
 ## a local SecantusDB; then counts, latency and the pond's view (DEMO_RATE lines/s, default 2000; DEMO_SECONDS)
