@@ -41,6 +41,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, str(ROOT / "testdata"))
 import live_pipeline  # noqa: E402  (testdata/, shared with testdata/demo.py)
 

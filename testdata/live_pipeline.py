@@ -104,6 +104,7 @@ class Server:
     """A SecantusDB server on a free loopback port; a context manager."""
 
     def __init__(self, secantusd: str, storage: str, log_path: Path):
+        self.secantusd = secantusd
         self.storage = storage
         self.log_path = log_path
         self.port = None
