@@ -1952,3 +1952,60 @@ fn files_changing_between_listing_and_reading() {
     logs.dry_run_first = true;
     logs.idle("rerun");
 }
+
+/// A first sync of many new hour files under a low soft open-file limit (the usual 1024, here
+/// 128): pond raises it to the hard limit, so the sync does not fail with "Too many open files".
+#[test]
+fn first_sync_of_many_files_under_a_low_soft_open_file_limit() {
+    let pond = TestPond::new();
+    let mut expected = Vec::new();
+    for day in 0..20 {
+        for hour in 0..24 {
+            let name = format!("hourly/202506{:02}/{hour}", day + 1);
+            let bytes = format!("{{\"day\":{day},\"hour\":{hour}}}\n");
+            pond.host_file(&name, bytes.as_bytes());
+            expected.push(name);
+        }
+    }
+    let config = pond.host_file(
+        "cfg/many.yaml",
+        format!(
+            "name: many\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/many\n",
+            pond.host.display()
+        )
+        .as_bytes(),
+    );
+    pond.ok(&[
+        "mknod",
+        "logfile",
+        "/etc/many",
+        "--config-path",
+        config.to_str().unwrap(),
+    ]);
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    let hard: u64 = String::from_utf8_lossy(&hard.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(u64::MAX);
+    if hard < 4 * expected.len() as u64 {
+        eprintln!("hard open-file limit {hard} is too low for this test; skipped");
+        return;
+    }
+    let script = format!(
+        "ulimit -Sn 128 && exec {} --pond {} run /etc/many sync --json",
+        support::pond_bin(),
+        pond.pond.display()
+    );
+    let out = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&support::succeeded(&["sync"], out)).unwrap();
+    let files = report["files"].as_array().unwrap();
+    assert_eq!(files.len(), expected.len());
+    assert!(files.iter().all(|f| f["action"] == "new"), "{report}");
+}
