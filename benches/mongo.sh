@@ -9,6 +9,7 @@
 #               this script's own files go to $BENCH_DIR/work-mongo (removed on exit)
 #   REPS        timed rounds after one warm-up round (default 3)
 #   DRY_MIB     size of the file for the dry-run case (default 1024, shared with logfile.sh)
+#   BATCH, IN_FLIGHT  the mongo node's batch_size and max_in_flight (default 1000 and 4)
 #   SECANTUSD   SecantusDB server (default .venv/bin/secantusd-py as `make test` installs it,
 #               else /tmp/sdbvenv/bin/secantusd-py); pymongo comes from the same venv's python
 #   POND_BIN    use this pond binary instead of building one
@@ -40,8 +41,8 @@ LINES=${1:-200000}
 BENCH_DIR=${BENCH_DIR:-/tmp/pond-bench}
 REPS=${REPS:-3}
 DRY_MIB=${DRY_MIB:-1024}
-BATCH=1000
-IN_FLIGHT=4
+BATCH=${BATCH:-1000}
+IN_FLIGHT=${IN_FLIGHT:-4}
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 if [[ ! $LINES =~ ^[1-9][0-9]*$ || ! $DRY_MIB =~ ^[1-9][0-9]*$ ]]; then

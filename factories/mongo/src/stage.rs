@@ -20,9 +20,11 @@ use std::time::Duration;
 
 /// How long one step keeps retrying a failing write before it gives the upstream its turn.
 pub const STEP_RETRY_DEADLINE: Duration = Duration::from_secs(2);
-/// Source bytes one step reads at most; a long catch-up (after an outage, or a first run over
-/// a big history) goes on in the next steps, between which the upstream mirrors.
+/// Source bytes one step reads at most, and for how long it goes on reading; a long catch-up
+/// (after an outage, or a first run over a big history) goes on in the next steps, between
+/// which the upstream mirrors.
 pub const STEP_BUDGET: u64 = 16 << 20;
+pub const STEP_READ_TIME: Duration = Duration::from_secs(1);
 /// How long a stop waits for in-flight batches.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -124,7 +126,10 @@ impl Stage for MongoStage {
             &stats,
             &|| control.stopping(),
             SHUTDOWN_GRACE,
-            Some(STEP_BUDGET),
+            Some(crate::sync::Budget {
+                bytes: STEP_BUDGET,
+                deadline: std::time::Instant::now() + STEP_READ_TIME,
+            }),
             Some(&self.observer),
         );
         self.inserted.inc_by(stats.inserted.load(Ordering::Relaxed));

@@ -104,6 +104,13 @@ pub struct SyncReport {
     pub more: bool,
 }
 
+/// How much one run of a long-running stage may read before it hands the writer lock back.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub bytes: u64,
+    pub deadline: std::time::Instant,
+}
+
 /// Bytes of the source files past their cursors.
 pub fn lag(view: &View, factory_id: i64, settings: &Settings) -> Result<u64, StoreError> {
     let mut behind = 0;
@@ -223,8 +230,8 @@ impl Pipeline {
     /// Stores every new complete line of the source files; cursors are written into `txn`.
     /// When `stop` turns true, reading stops at the next batch, and in-flight batches get
     /// `grace` to be acknowledged; what they cover stays behind the cursor otherwise. With a
-    /// `budget`, reading also stops at the first batch boundary past that many bytes, and the
-    /// report says there is `more`.
+    /// `budget`, reading also stops at the first batch boundary past its bytes or its
+    /// deadline, and the report says there is `more`.
     #[allow(clippy::too_many_arguments)]
     pub fn sync(
         &self,
@@ -233,7 +240,7 @@ impl Pipeline {
         stats: &Arc<Stats>,
         stop: &dyn Fn() -> bool,
         grace: Duration,
-        budget: Option<u64>,
+        budget: Option<Budget>,
         observer: Option<&Observer>,
     ) -> Result<SyncReport, SyncError> {
         let settings = &self.settings;
@@ -338,7 +345,9 @@ impl Pipeline {
                             if stop() {
                                 break 'files;
                             }
-                            if budget.is_some_and(|b| read_bytes >= b) {
+                            if budget.is_some_and(|b| {
+                                read_bytes >= b.bytes || std::time::Instant::now() >= b.deadline
+                            }) {
                                 more = true;
                                 break 'files;
                             }
