@@ -111,6 +111,9 @@ pub(crate) fn open(path: &Path, create: bool) -> Result<Connection> {
          PRAGMA busy_timeout = 10000;",
     )
     .map_err(|e| at(path, e))?;
+    // A sync walks every tracked file through a dozen or more distinct statements; the default
+    // of 16 cached statements would evict and re-prepare them file after file.
+    conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
