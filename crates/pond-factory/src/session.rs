@@ -10,6 +10,7 @@
 
 use crate::runner::{RunError, Runner};
 use crate::runs::Recorder;
+use crate::runs::unix_now;
 use crate::service::{StageReport, Work};
 use crate::{
     Access, BoxError, Control, Invocation, Prepared, RunContext, Service, Stage, StageEnv,
@@ -18,7 +19,7 @@ use crate::{
 use pond_metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Metrics, MetricsServer};
 use pond_store::{Node, PondPath, Snapshot, StoreError};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// First wait before retrying a failed stage; it doubles per failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -71,12 +72,6 @@ fn backoff(failures: u32) -> Duration {
     FIRST_BACKOFF
         .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
         .min(MAX_BACKOFF)
-}
-
-fn unix_now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Runner<'_> {
@@ -161,14 +156,25 @@ impl Runner<'_> {
         };
         let mut stages = Vec::new();
         for target in downstream {
-            let target = PondPath::parse(target)?;
-            let (node, prepared) = self.prepare(
-                &target,
-                Invocation::Downstream {
-                    json: false,
-                    dry_run: false,
-                },
-            )?;
+            let prepared = PondPath::parse(target)
+                .map_err(RunError::from)
+                .and_then(|target| {
+                    let invocation = Invocation::Downstream {
+                        json: false,
+                        dry_run: false,
+                    };
+                    Ok((target.clone(), self.prepare(&target, invocation)?))
+                });
+            let (target, (node, prepared)) = match prepared {
+                Ok(found) => found,
+                Err(e) => {
+                    // The stages started so far end their run records.
+                    for slot in stages {
+                        close_slot(slot);
+                    }
+                    return Err(e);
+                }
+            };
             let own_downstream = prepared.downstream();
             let kind = match prepared.into_stage(&node, &env) {
                 Some(Ok(stage)) => StageKind::Live(stage),
@@ -248,6 +254,22 @@ fn close_slot(slot: StageSlot) {
 }
 
 impl Session<'_, '_> {
+    /// Runs the stages that are due: all after an upstream commit, and those behind whose retry
+    /// time has come. A stage in backoff waits for its time even after a commit: the outage
+    /// that made it fail is likely still there, and the upstream should not pay for it each step.
+    fn run_due_stages(&mut self, committed: bool) -> Vec<StageReport> {
+        let now = Instant::now();
+        let mut reports = Vec::new();
+        for index in 0..self.stages.len() {
+            let slot = &self.stages[index];
+            let due = committed || (slot.behind && now >= slot.retry_at);
+            if due && (slot.failures == 0 || now >= slot.retry_at) {
+                reports.push(self.run_stage(index));
+            }
+        }
+        reports
+    }
+
     fn close(self) {
         for slot in self.stages {
             close_slot(slot);
@@ -425,6 +447,8 @@ impl Service for Session<'_, '_> {
                 self.step_metrics
                     .seconds
                     .observe(started.elapsed().as_secs_f64());
+                // What is already in the pond still goes downstream while the upstream fails.
+                self.run_due_stages(false);
                 return Err(Box::new(e));
             }
         }
@@ -435,16 +459,7 @@ impl Service for Session<'_, '_> {
             report.committed_at = Some(Instant::now());
             self.step_metrics.last_commit.set(unix_now());
         }
-        let now = Instant::now();
-        for index in 0..self.stages.len() {
-            let slot = &self.stages[index];
-            let due = report.txn.is_some() || (slot.behind && now >= slot.retry_at);
-            // A stage in backoff waits for its time even after a commit: the outage that made
-            // it fail is likely still there, and the upstream should not pay for it each step.
-            if due && (slot.failures == 0 || now >= slot.retry_at) {
-                report.stages.push(self.run_stage(index));
-            }
-        }
+        report.stages = self.run_due_stages(report.txn.is_some());
         Ok(report)
     }
 

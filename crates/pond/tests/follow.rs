@@ -476,6 +476,18 @@ fn metrics_endpoint_serves_the_documented_series() {
             "{series} missing:\n{body}"
         );
     }
+    // The counters and the cursor are updated after MongoDB acknowledged: wait for them.
+    let lag = "pond_mongo_lag_bytes{stage=\"/etc/to-mongo\"}";
+    let inserted = "pond_mongo_documents_total{outcome=\"inserted\",stage=\"/etc/to-mongo\"}";
+    wait_for(
+        "counters settled",
+        || {
+            follower.metric(lag) == Some(0.0)
+                && follower.metric(inserted) == Some(30.0)
+                && node_status(&p.pond)[MONGO_NODE]["lag_bytes"] == 0
+        },
+        || follower.get("/metrics").1,
+    );
     let bytes = std::fs::metadata(p.pond.host.join("hourly/20250624/5"))
         .unwrap()
         .len();
@@ -609,25 +621,38 @@ fn follow_compacts_the_small_versions_it_makes() {
         .unwrap()
         .len();
     assert!(versions >= 10, "one version per step: {versions}");
+    // Compaction runs after a step once `compact_interval` has passed: keep the steps coming
+    // (one small append at a time) until it has merged the frames.
+    let started = Instant::now();
+    let mut next = 60;
+    loop {
+        let frames = pond
+            .library()
+            .snapshot()
+            .unwrap()
+            .storage(id)
+            .unwrap()
+            .frames;
+        if (frames as usize) < versions / 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < BOUND,
+            "no compaction within {BOUND:?}: {frames} frames; {}\n{}",
+            pond.ok(&["log", "--limit", "5"]),
+            follower.stderr()
+        );
+        let chunk = trade_lines(next, 1);
+        next += 1;
+        append_host(&pond, "20250624/7", &chunk);
+        expected.extend_from_slice(&chunk);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let want = expected.clone();
     wait_for(
-        "a compaction",
-        || {
-            let frames = pond
-                .library()
-                .snapshot()
-                .unwrap()
-                .storage(id)
-                .unwrap()
-                .frames;
-            (frames as usize) < versions / 2
-        },
-        || {
-            format!(
-                "{}\n{}",
-                pond.ok(&["log", "--limit", "5"]),
-                follower.stderr()
-            )
-        },
+        "the last appends mirrored",
+        || pond.output(&["cat", "/logs/hl/20250624/7"]).stdout == want,
+        || follower.stderr(),
     );
     follower.stop();
     assert_eq!(pond.cat("/logs/hl/20250624/7"), expected);

@@ -57,7 +57,7 @@ impl FollowMetrics {
             ),
             wake_to_commit: metrics.histogram(
                 "pond_logfile_wake_to_commit_seconds",
-                "From the wake-up of a step (after settle and min_interval) to its commit, stages excluded.",
+                "From a step's wake-up (after settle) to its commit, the min_interval wait included, stages excluded.",
                 &labels,
                 LATENCY_BUCKETS,
             ),
@@ -115,6 +115,8 @@ struct Watches {
     wanted: Vec<(PathBuf, RecursiveMode)>,
     /// What is watched now, per wanted root.
     current: Vec<Option<(PathBuf, RecursiveMode)>>,
+    /// The ancestor last announced as watched in place of a missing base, per wanted root.
+    announced: Vec<Option<PathBuf>>,
 }
 
 impl Watches {
@@ -138,10 +140,21 @@ impl Watches {
         let mut watches = Self {
             watcher,
             current: vec![None; wanted.len()],
+            announced: vec![None; wanted.len()],
             wanted,
         };
         watches.refresh()?;
         Ok(watches)
+    }
+
+    /// Drops every watch and sets them again.
+    fn rewatch(&mut self) -> Result<(), BoxError> {
+        for current in &mut self.current {
+            if let Some((dir, _)) = current.take() {
+                let _ = self.watcher.unwatch(&dir);
+            }
+        }
+        self.refresh()
     }
 
     /// Points each watch at its base directory, or at the nearest existing ancestor while the
@@ -167,13 +180,14 @@ impl Watches {
                 self.watcher
                     .watch(dir, *dir_mode)
                     .map_err(|e| format!("watching {}: {e}", dir.display()))?;
-                if dir != base {
+                if dir != base && self.announced[index].as_ref() != Some(dir) {
                     tracing::info!(
                         "{} does not exist yet: watching {} until it does",
                         base.display(),
                         dir.display()
                     );
                 }
+                self.announced[index] = (dir != base).then(|| dir.clone());
             }
             self.current[index] = target;
         }
@@ -370,7 +384,10 @@ pub fn follow(
         } else {
             scan_every
         };
-        if let Some(retry) = service.next_retry() {
+        // A failing step keeps its backoff; the stages it owes run with the next attempt.
+        if failing == 0
+            && let Some(retry) = service.next_retry()
+        {
             timeout = timeout.min(retry.saturating_duration_since(Instant::now()));
         }
         woke_at = match wake_rx.try_recv() {
@@ -379,7 +396,17 @@ pub fn follow(
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
                 match wait(&wake_rx, timeout, follow.settle) {
                     Wake::Event => Some(Instant::now()),
-                    Wake::Timer => None,
+                    Wake::Timer => {
+                        // A directory removed and made again (or remounted) under the same
+                        // path lost its watch with the old inode: set the watches anew at
+                        // each reconcile; the scan that follows covers the moment between.
+                        if let Some(watches) = &mut watches
+                            && let Err(e) = watches.rewatch()
+                        {
+                            tracing::warn!(node = %node_path, "{e}; the reconcile scan covers it meanwhile");
+                        }
+                        None
+                    }
                 }
             }
         };
@@ -410,6 +437,10 @@ fn compact(service: &mut dyn Service, source: &Source, node_path: &str) {
             .access
             .txn()
             .ok_or("compaction needs the write transaction")?;
+        if txn.lookup(&under)?.is_none() {
+            // Nothing mirrored yet.
+            return Ok(RunOutcome::default());
+        }
         let reports = txn.compact_all(&under, &pond_store::CompactLimits::default())?;
         let frames: u64 = reports
             .iter()

@@ -19,6 +19,8 @@ const TRANSIENT_CODES: &[i32] = &[
     234,
 ];
 const DUPLICATE_KEY: i32 = 11000;
+/// The least time one write attempt may take before it is abandoned and retried.
+const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(10);
 /// Bytes of a rejected line kept in its dead letter.
 pub const DEAD_LETTER_RAW: usize = 4096;
 
@@ -183,14 +185,29 @@ impl Sink {
         let mut failing_since: Option<Instant> = None;
         while !pending.is_empty() {
             let docs: Vec<&RawDocumentBuf> = pending.iter().map(|&i| &batch.docs[i]).collect();
-            let error = match self.main.insert_many(docs).ordered(false).await {
-                Ok(_) => {
+            // A server that accepts the write and never answers (paused, or packets dropped)
+            // would otherwise hold this batch, and everything waiting on it, forever.
+            let attempt_limit = self.retry_deadline.max(MIN_ATTEMPT_TIME);
+            let answer =
+                tokio::time::timeout(attempt_limit, self.main.insert_many(docs).ordered(false))
+                    .await;
+            let error = match answer {
+                Ok(Ok(_)) => {
                     stats
                         .inserted
                         .fetch_add(pending.len() as u64, Ordering::Relaxed);
                     break;
                 }
-                Err(e) => e,
+                Ok(Err(e)) => e,
+                // Counted as an I/O error: transient, so the batch is sent again (duplicates
+                // absorb what the server did apply).
+                Err(_) => Error::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "no answer to insert_many within {} s",
+                        attempt_limit.as_secs()
+                    ),
+                )),
             };
             let mut retry_all = false;
             let mut retry = Vec::new();

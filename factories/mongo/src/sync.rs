@@ -268,6 +268,7 @@ impl Pipeline {
             .map(|(size, cursor)| size.saturating_sub(*cursor))
             .sum();
         let mut more = false;
+        let mut halt = false;
         let mut read_bytes = 0u64;
         let mut display = pond_factory::progress::Progress::new(
             format!("{}.{}: sending", settings.database, settings.collection),
@@ -342,15 +343,6 @@ impl Pipeline {
                             writer
                                 .send(fi, end, full, times, &mut progress[fi], file)
                                 .await;
-                            if stop() {
-                                break 'files;
-                            }
-                            if budget.is_some_and(|b| {
-                                read_bytes >= b.bytes || std::time::Instant::now() >= b.deadline
-                            }) {
-                                more = true;
-                                break 'files;
-                            }
                         }
                         while let Ok(ack) = ack_rx.try_recv() {
                             handle_ack(ack, &mut progress, &mut failed);
@@ -358,6 +350,19 @@ impl Pipeline {
                         if failed {
                             break 'files;
                         }
+                    }
+                    // Checked per chunk read, not per batch: lines that make no documents
+                    // (empty `events` blocks) never fill a batch.
+                    if stop() {
+                        halt = true;
+                        break;
+                    }
+                    if budget.is_some_and(|b| {
+                        read_bytes >= b.bytes || std::time::Instant::now() >= b.deadline
+                    }) {
+                        more = true;
+                        halt = true;
+                        break;
                     }
                 }
                 if let Some(observer) = observer {
@@ -374,26 +379,33 @@ impl Pipeline {
                     // Only lines that produced nothing (an empty `events` block): nothing to wait for.
                     progress[fi].cursor = lines.consumed();
                 }
-                if stop() {
+                if halt {
                     break;
                 }
             }
             drop(writer);
             display.finish();
-            let drain = async {
-                while let Some(ack) = ack_rx.recv().await {
-                    handle_ack(ack, &mut progress, &mut failed);
+            // Wait for the batches in flight; once a stop is requested (before or during this
+            // wait), give them `grace` at most.
+            let mut stop_seen: Option<std::time::Instant> = None;
+            loop {
+                match tokio::time::timeout(Duration::from_millis(100), ack_rx.recv()).await {
+                    Ok(Some(ack)) => handle_ack(ack, &mut progress, &mut failed),
+                    Ok(None) => break,
+                    Err(_) => {}
                 }
-            };
-            if stop() {
-                if tokio::time::timeout(grace, drain).await.is_err() {
+                if stop()
+                    && stop_seen
+                        .get_or_insert_with(std::time::Instant::now)
+                        .elapsed()
+                        >= grace
+                {
                     tracing::warn!(
                         "in-flight batches not acknowledged within the {grace:?} grace period; \
                          their lines stay behind the cursor and are sent again on the next start"
                     );
+                    break;
                 }
-            } else {
-                drain.await;
             }
             Ok::<(), SyncError>(())
         })?;
@@ -479,6 +491,7 @@ fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &
             offset,
         },
     ) {
+        Ok(docs) if docs.is_empty() => {}
         Ok(docs) => {
             let start = batch.raw.len();
             batch.raw.extend_from_slice(head);

@@ -30,6 +30,11 @@ struct Report {
     retired: GarbageReport,
 }
 
+/// Pause between two passes, so that other writers get the lock.
+const PAUSE_BETWEEN_PASSES: std::time::Duration = std::time::Duration::from_millis(100);
+/// Passes of one `pond maintain`, at most.
+const MAX_PASSES: usize = 64;
+
 pub fn run(
     env: &Env<'_>,
     path: Option<&str>,
@@ -41,7 +46,14 @@ pub fn run(
     let mut files: BTreeMap<String, CompactReport> = BTreeMap::new();
     let mut retired = GarbageReport::default();
     let mut txns = Vec::new();
+    let mut passes = 0;
     loop {
+        passes += 1;
+        if passes > 1 {
+            // Let a waiting writer (a running `follow`) in between passes: the writer lock is
+            // polled every 25 ms, and taking it back at once would starve it.
+            std::thread::sleep(PAUSE_BETWEEN_PASSES);
+        }
         let mut txn = env.begin()?;
         let collected = txn.collect_garbage()?;
         retired.add(&collected);
@@ -56,6 +68,13 @@ pub fn run(
             txns.push(number);
         }
         if pass.is_empty() {
+            break;
+        }
+        if passes >= MAX_PASSES {
+            // A writer adding small frames as fast as they are merged would keep this going.
+            tracing::warn!(
+                "stopping after {MAX_PASSES} passes; run `pond maintain` again for the rest"
+            );
             break;
         }
         // Go on even when this pass did not run out of budget: the next one removes what
