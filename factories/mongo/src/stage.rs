@@ -111,34 +111,42 @@ impl Stage for MongoStage {
             .access
             .txn()
             .ok_or("a mongo step needs the write transaction")?;
-        // Set before anything can fail, so an outage shows as lag.
-        let behind = crate::sync::lag(txn, factory_id, &self.settings)?;
-        self.lag_bytes.set(behind as f64);
         let stats = Arc::new(Stats::default());
-        let pipeline = match &mut self.pipeline {
-            Some(pipeline) => pipeline,
-            slot => slot.insert(Pipeline::open(&self.settings, false, &stats)?),
-        };
         let control = self.control.clone();
-        let report = pipeline.sync(
-            txn,
-            factory_id,
-            &stats,
-            &|| control.stopping(),
-            SHUTDOWN_GRACE,
-            Some(crate::sync::Budget {
-                bytes: STEP_BUDGET,
-                deadline: std::time::Instant::now() + STEP_READ_TIME,
-            }),
-            Some(&self.observer),
-        );
+        let pipeline = match &mut self.pipeline {
+            Some(pipeline) => Ok(&*pipeline),
+            slot => Pipeline::open(&self.settings, false, &stats).map(|p| &*slot.insert(p)),
+        };
+        let report = pipeline.and_then(|pipeline| {
+            pipeline.sync(
+                txn,
+                factory_id,
+                &stats,
+                &|| control.stopping(),
+                SHUTDOWN_GRACE,
+                Some(crate::sync::Budget {
+                    bytes: STEP_BUDGET,
+                    deadline: std::time::Instant::now() + STEP_READ_TIME,
+                }),
+                Some(&self.observer),
+            )
+        });
         self.inserted.inc_by(stats.inserted.load(Ordering::Relaxed));
         self.duplicates
             .inc_by(stats.duplicates.load(Ordering::Relaxed));
         self.dead_lettered
             .inc_by(stats.dead_lettered.load(Ordering::Relaxed));
         self.retries.inc_by(stats.retries.load(Ordering::Relaxed));
-        let report = report?;
+        let report = match report {
+            Ok(report) => report,
+            Err(e) => {
+                // An outage shows as lag (a successful run computes it from its report).
+                if let Ok(behind) = crate::sync::lag(txn, factory_id, &self.settings) {
+                    self.lag_bytes.set(behind as f64);
+                }
+                return Err(e.into());
+            }
+        };
         let behind: u64 = report
             .files
             .iter()
