@@ -435,6 +435,19 @@ impl Runner<'_> {
             let outcome = prepared.run(&mut ctx).map_err(failed)?;
             return partial(node, None, outcome.errors);
         }
+        self.run_in_txn(node, out, |ctx| prepared.run(ctx))
+    }
+
+    /// Runs `work` in a new write transaction of `node`: commits unless it fails (rolled back,
+    /// [`RunError::Failed`]) or discards (a dry run); non-fatal errors come back as
+    /// [`RunError::Partial`] after the commit. One-shot runs and the steps and stages of
+    /// long-running commands all go through here.
+    pub(crate) fn run_in_txn(
+        &self,
+        node: &Node,
+        out: &mut dyn Write,
+        work: impl FnOnce(&mut RunContext<'_>) -> Result<crate::RunOutcome, BoxError>,
+    ) -> Result<Option<u64>, RunError> {
         let mut txn = self.pond.begin(self.argv.clone(), self.lock_timeout)?;
         let outcome = {
             let mut ctx = RunContext {
@@ -442,7 +455,7 @@ impl Runner<'_> {
                 access: Access::Write(&mut txn),
                 out,
             };
-            prepared.run(&mut ctx)
+            work(&mut ctx)
         };
         match outcome {
             Ok(outcome) if outcome.discard => {
@@ -458,9 +471,12 @@ impl Runner<'_> {
                 let committed = txn.commit(&summary)?;
                 partial(node, committed, outcome.errors)
             }
-            Err(e) => {
+            Err(source) => {
                 txn.rollback()?;
-                Err(failed(e))
+                Err(RunError::Failed {
+                    path: node.path.to_string(),
+                    source,
+                })
             }
         }
     }

@@ -294,7 +294,7 @@ impl Session<'_, '_> {
                 &mut vec![self.node.path.clone(), slot.path.clone()],
             ),
             StageKind::Live(stage) => {
-                let committed = run_in_txn(runner, &slot.node, &mut |ctx| {
+                let committed = runner.run_in_txn(&slot.node, &mut std::io::sink(), |ctx| {
                     let outcome = stage.step(ctx)?;
                     pending = outcome.pending;
                     Ok(outcome)
@@ -376,54 +376,14 @@ impl Session<'_, '_> {
     }
 }
 
-/// Runs `work` in a write transaction of `node`; commits unless it fails or discards.
-fn run_in_txn(
-    runner: &Runner<'_>,
-    node: &Node,
-    work: &mut Work<'_>,
-) -> Result<Option<u64>, RunError> {
-    let failed = |source: BoxError| RunError::Failed {
-        path: node.path.to_string(),
-        source,
-    };
-    let mut txn = runner
-        .pond
-        .begin(runner.argv.clone(), runner.lock_timeout)?;
-    let outcome = {
-        let mut ctx = RunContext {
-            node,
-            access: Access::Write(&mut txn),
-            out: &mut std::io::sink(),
-        };
-        work(&mut ctx)
-    };
-    match outcome {
-        Ok(outcome) if outcome.discard => {
-            txn.rollback()?;
-            crate::runner::partial(node, None, outcome.errors)
-        }
-        Ok(outcome) => {
-            let summary = if outcome.summary.is_empty() {
-                format!("run {}", node.path)
-            } else {
-                outcome.summary
-            };
-            let committed = txn.commit(&summary)?;
-            crate::runner::partial(node, committed, outcome.errors)
-        }
-        Err(e) => {
-            txn.rollback()?;
-            Err(failed(e))
-        }
-    }
-}
-
 impl Service for Session<'_, '_> {
     fn step(&mut self, work: &mut Work<'_>) -> Result<StepReport, BoxError> {
         let started = Instant::now();
         self.step_metrics.steps.inc();
         let mut report = StepReport::default();
-        let result = run_in_txn(self.runner, &self.node, work);
+        let result = self
+            .runner
+            .run_in_txn(&self.node, &mut std::io::sink(), |ctx| work(ctx));
         if let Some(record) = &mut self.record {
             match &result {
                 Ok(txn) => record.step(None, *txn),
