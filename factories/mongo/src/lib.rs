@@ -108,25 +108,17 @@ impl TypedFactory for Mongo {
         config: &Config,
     ) -> Result<NodeStatus, BoxError> {
         let settings = Settings::from_config(config, &node.path.to_string())?;
-        let mut status = NodeStatus {
-            lag_bytes: Some(0),
-            files: Some(0),
-            last_error: None,
-        };
-        for file in sync::source_files(view, &settings)? {
-            let cursor = sync::load_cursor(view, node.id, file.id)?;
-            let size = view.file_len(file.id)?;
-            status.lag_bytes = status
-                .lag_bytes
-                .map(|l| l + size.saturating_sub(cursor.offset));
-            status.files = status.files.map(|n| n + 1);
-            if status.last_error.is_none()
-                && let Some(error) = cursor.last_error
-            {
-                status.last_error = Some(format!("{}: {error}", file.path));
-            }
-        }
-        Ok(status)
+        let positions = sync::positions(view, node.id, &settings)?;
+        Ok(NodeStatus {
+            lag_bytes: Some(positions.iter().map(sync::Position::lag).sum()),
+            files: Some(positions.len() as u64),
+            last_error: positions.iter().find_map(|p| {
+                p.cursor
+                    .last_error
+                    .as_ref()
+                    .map(|error| format!("{}: {error}", p.file.path))
+            }),
+        })
     }
 
     fn run(
@@ -203,18 +195,16 @@ fn run_status(
     json: bool,
 ) -> Result<RunOutcome, BoxError> {
     let view = ctx.access.view()?;
-    let mut rows = Vec::new();
-    for file in sync::source_files(view, settings)? {
-        let cursor = sync::load_cursor(view, ctx.node.id, file.id)?;
-        let size = view.file_len(file.id)?;
-        rows.push(StatusRow {
-            path: file.path.to_string(),
-            size,
-            cursor: cursor.offset,
-            lag: size.saturating_sub(cursor.offset),
-            last_error: cursor.last_error,
-        });
-    }
+    let rows: Vec<StatusRow> = sync::positions(view, ctx.node.id, settings)?
+        .into_iter()
+        .map(|p| StatusRow {
+            path: p.file.path.to_string(),
+            size: p.size,
+            cursor: p.cursor.offset,
+            lag: p.lag(),
+            last_error: p.cursor.last_error,
+        })
+        .collect();
     if json {
         ctx.write_json(&serde_json::json!({ "files": rows }))?;
     } else {

@@ -111,14 +111,44 @@ pub struct Budget {
     pub deadline: std::time::Instant,
 }
 
+/// Where the node `factory_id` stands in one source file.
+pub struct Position {
+    pub file: Node,
+    pub cursor: Cursor,
+    pub size: u64,
+}
+
+impl Position {
+    /// Bytes past the cursor.
+    pub fn lag(&self) -> u64 {
+        self.size.saturating_sub(self.cursor.offset)
+    }
+}
+
+/// The cursor and size of every source file, in the order of [`source_files`].
+pub fn positions(
+    view: &View,
+    factory_id: i64,
+    settings: &Settings,
+) -> Result<Vec<Position>, StoreError> {
+    source_files(view, settings)?
+        .into_iter()
+        .map(|file| {
+            Ok(Position {
+                cursor: load_cursor(view, factory_id, file.id)?,
+                size: view.file_len(file.id)?,
+                file,
+            })
+        })
+        .collect()
+}
+
 /// Bytes of the source files past their cursors.
 pub fn lag(view: &View, factory_id: i64, settings: &Settings) -> Result<u64, StoreError> {
-    let mut behind = 0;
-    for file in source_files(view, settings)? {
-        let cursor = load_cursor(view, factory_id, file.id)?;
-        behind += view.file_len(file.id)?.saturating_sub(cursor.offset);
-    }
-    Ok(behind)
+    Ok(positions(view, factory_id, settings)?
+        .iter()
+        .map(Position::lag)
+        .sum())
 }
 
 /// The files the source glob selects.
@@ -245,19 +275,19 @@ impl Pipeline {
     ) -> Result<SyncReport, SyncError> {
         let settings = &self.settings;
         let dry_run = self.sink.is_none();
-        let files = source_files(txn, settings)?;
-        let mut progress = Vec::with_capacity(files.len());
-        let mut sizes = Vec::with_capacity(files.len());
-        for file in &files {
-            let cursor = load_cursor(txn, factory_id, file.id)?;
+        let positions = positions(txn, factory_id, settings)?;
+        let sizes: Vec<u64> = positions.iter().map(|p| p.size).collect();
+        let mut files = Vec::with_capacity(positions.len());
+        let mut progress = Vec::with_capacity(positions.len());
+        for position in positions {
             progress.push(Progress {
-                cursor: cursor.offset,
+                cursor: position.cursor.offset,
                 next_seq: 0,
                 next_ack: 0,
                 acked: BTreeMap::new(),
-                error: cursor.last_error,
+                error: position.cursor.last_error,
             });
-            sizes.push(txn.file_len(file.id)?);
+            files.push(position.file);
         }
         let mut errors = Vec::new();
         let starting: Vec<u64> = progress.iter().map(|p| p.cursor).collect();
