@@ -159,32 +159,42 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> St
 /// A chained pipeline whose logfile node reconciles only every 60 s (events drive it).
 fn pipeline<'a>(server: &'a Server, test: &str) -> Pipeline<'a> {
     let pipeline = Pipeline::new(server, test, "hyperliquid/node_trades", "batch_size: 100\n");
-    set_follow_config(&pipeline.pond, Some(MONGO_NODE), "");
+    set_follow_config(&pipeline.pond, Some(MONGO_NODE), 2.0);
     pipeline
 }
 
-/// Writes the logfile node's config: the hourly layout, `follow:` tuned for tests.
-fn set_follow_config(pond: &TestPond, downstream: Option<&str>, extra: &str) {
-    let downstream = downstream
-        .map(|d| format!("downstream: [{d}]\n"))
-        .unwrap_or_default();
-    let config = pond.host_file(
-        "cfg/logfile-follow.yaml",
-        format!(
-            "name: hl\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/hl\n{downstream}\
-             follow:\n  rescan_interval: 60\n  compact_interval: 2\n{extra}",
-            pond.host.display()
-        )
-        .as_bytes(),
+/// Installs (or replaces) factory node `path` of `factory` with the YAML `config`.
+fn install(pond: &TestPond, factory: &str, path: &str, config: &str) {
+    let file = pond.host_file(
+        &format!("cfg{}.yaml", path.replace('/', "-")),
+        config.as_bytes(),
     );
     pond.ok(&[
         "mknod",
-        "logfile",
-        LOGFILE_NODE,
+        factory,
+        path,
         "--config-path",
-        config.to_str().unwrap(),
+        file.to_str().unwrap(),
         "--overwrite",
     ]);
+}
+
+/// Writes the logfile node's config: the hourly layout, `follow:` tuned for tests (reconcile
+/// every 60 s, so pickups come from events; compaction every `compact_interval` s).
+fn set_follow_config(pond: &TestPond, downstream: Option<&str>, compact_interval: f64) {
+    let downstream = downstream
+        .map(|d| format!("downstream: [{d}]\n"))
+        .unwrap_or_default();
+    install(
+        pond,
+        "logfile",
+        LOGFILE_NODE,
+        &format!(
+            "name: hl\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/hl\n{downstream}\
+             follow:\n  rescan_interval: 60\n  compact_interval: {compact_interval}\n",
+            pond.host.display()
+        ),
+    );
 }
 
 fn append_host(pond: &TestPond, name: &str, bytes: &[u8]) {
@@ -244,21 +254,15 @@ fn follow_picks_up_new_hour_files_and_new_day_directories() {
 fn rotation_during_follow_keeps_every_byte() {
     let pond = TestPond::new();
     let host = pond.host.display().to_string();
-    let config = pond.host_file(
-        "cfg/app.yaml",
-        format!(
-            "name: app\nactive_pattern: {host}/app.json\narchived_pattern: \"{host}/app-*.json\"\n\
-             pond_path: logs/app\nfollow:\n  rescan_interval: 60\n"
-        )
-        .as_bytes(),
-    );
-    pond.ok(&[
-        "mknod",
+    install(
+        &pond,
         "logfile",
         LOGFILE_NODE,
-        "--config-path",
-        config.to_str().unwrap(),
-    ]);
+        &format!(
+            "name: app\nactive_pattern: {host}/app.json\narchived_pattern: \"{host}/app-*.json\"\n\
+             pond_path: logs/app\nfollow:\n  rescan_interval: 60\n"
+        ),
+    );
     let active = pond.host.join("app.json");
     let archive = pond.host.join("app-2025-10-20T08-18-50.905.json");
     std::fs::write(&active, trade_lines(0, 30)).unwrap();
@@ -541,23 +545,16 @@ fn sighup_reloads_the_configs() {
     append_host(&p.pond, "20250624/6", &trade_lines(0, 20));
     let follower = Follower::start(&p.pond);
     wait_for("first lines", || p.count() == 20, || follower.stderr());
-    let config = p.pond.host_file(
-        "cfg/mongo2.yaml",
-        format!(
+    install(
+        &p.pond,
+        "mongo",
+        MONGO_NODE,
+        &format!(
             "source: \"logs/hl/**\"\nmongodb:\n  uri: \"{}\"\n  database: {}\n  collection: reloaded\n\
              format: hyperliquid/node_trades\n",
             server.uri, p.db
-        )
-        .as_bytes(),
+        ),
     );
-    p.ok(&[
-        "mknod",
-        "mongo",
-        MONGO_NODE,
-        "--config-path",
-        config.to_str().unwrap(),
-        "--overwrite",
-    ]);
     let pid = follower.child.id().to_string();
     std::process::Command::new("kill")
         .args(["-HUP", &pid])
@@ -583,22 +580,7 @@ fn sighup_reloads_the_configs() {
 #[test]
 fn follow_compacts_the_small_versions_it_makes() {
     let pond = TestPond::new();
-    let config = pond.host_file(
-        "cfg/compact.yaml",
-        format!(
-            "name: hl\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/hl\n\
-             follow:\n  rescan_interval: 60\n  compact_interval: 0.5\n",
-            pond.host.display()
-        )
-        .as_bytes(),
-    );
-    pond.ok(&[
-        "mknod",
-        "logfile",
-        LOGFILE_NODE,
-        "--config-path",
-        config.to_str().unwrap(),
-    ]);
+    set_follow_config(&pond, None, 0.5);
     let follower = Follower::start(&pond);
     let mut expected = Vec::new();
     for i in 0..12 {
