@@ -103,10 +103,12 @@ def percentile(sorted_values, q: float):
 class Server:
     """A SecantusDB server on a free loopback port; a context manager."""
 
-    def __init__(self, secantusd: str, storage: str, log_path: Path):
+    def __init__(self, secantusd: str, storage: str, log_path: Path, test_commands=False):
         self.secantusd = secantusd
         self.storage = storage
         self.log_path = log_path
+        # configureFailPoint / failCommand, for benchmarks that slow the server down.
+        self.test_commands = test_commands
         self.port = None
         self.proc = None
 
@@ -121,7 +123,8 @@ class Server:
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [self.secantusd, "--host", "127.0.0.1", "--port", str(self.port),
-                 "--storage-path", self.storage],
+                 "--storage-path", self.storage]
+                + (["--enable-test-commands"] if self.test_commands else []),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 60
@@ -402,7 +405,7 @@ class LivePipeline:
     def __init__(self, pond_bin, workdir, secantusd, rate, duration, start=None,
                  hour_seconds=3600.0, partial_writes=False, probe_every=None, seed=1,
                  batch_size=1000, max_in_flight=4, drain_timeout=120.0,
-                 time_index=True, old_files=0):
+                 time_index=True, old_files=0, keep_on_host=None, test_commands=False):
         self.pond_bin = str(pond_bin)
         self.workdir = Path(workdir)
         self.rate = rate
@@ -419,10 +422,13 @@ class LivePipeline:
         # Without the time_ns index the probe queries would scan the collection: no probes then.
         self.time_index = time_index
         self.old_files = old_files
+        # The host's pruner: only the newest `keep_on_host` old hour files stay on the host.
+        self.keep_on_host = keep_on_host
         self.documents_before = 0
         self.host = self.workdir / "host"
         self.pond_dir = self.workdir / "pond"
-        self.server = Server(secantusd, str(self.workdir / "server"), self.workdir / "server.log")
+        self.server = Server(secantusd, str(self.workdir / "server"), self.workdir / "server.log",
+                             test_commands=test_commands)
         self.follow = None
 
     # pond commands -----------------------------------------------------------------------
@@ -475,11 +481,14 @@ class LivePipeline:
 
     def _add_old_files(self):
         """`old_files` one-line hour files on days before 2025 (24 a day), as a node that has
-        run for a while leaves them; mirrored and stored by one `pond run /etc/hl sync`."""
+        run for a while leaves them, mirrored and stored by `pond run /etc/hl sync` in batches of
+        at most 1,000 new files. With `keep_on_host`, the host keeps only that many of the
+        newest (the node's pruner deletes the rest, and the pond sees them gone)."""
         import pymongo
         source = hlgen.TradeSource(seed=self.seed + 1)
         first_hour = parse_hour("2025-01-01T00") - self.old_files
         lines = []
+        written = []
         for i in range(self.old_files):
             if not lines:
                 lines = source.next_chunk()
@@ -488,7 +497,19 @@ class LivePipeline:
             path = self.host / hlgen.hour_path(hour)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(head + hlgen.iso_ns(hour * 3600 * NS + 1) + tail)
-        self.pond("run", "/etc/hl", "sync")
+            written.append(path)
+            if len(written) % 1000 == 0 or i == self.old_files - 1:
+                self.pond("run", "/etc/hl", "sync")
+                if self.keep_on_host is not None:
+                    for old in written[:-self.keep_on_host] if self.keep_on_host else written:
+                        old.unlink(missing_ok=True)
+                        try:
+                            old.parent.rmdir()
+                        except OSError:
+                            pass  # other hours of that day are still there
+                    written = written[-self.keep_on_host:] if self.keep_on_host else []
+        if self.keep_on_host is not None:
+            self.pond("run", "/etc/hl", "sync")
         client = pymongo.MongoClient(self.server.uri)
         try:
             self.documents_before = client[DATABASE][COLLECTION].count_documents({})

@@ -37,6 +37,20 @@ pub enum ConfigError {
     },
 }
 
+/// Parses a duration such as `30d`, `12h`, `90min`, `45s` or `1h 30m` (humantime's syntax);
+/// `field` and `source_name` name it in the error.
+pub fn parse_duration(
+    text: &str,
+    field: &str,
+    source_name: &str,
+) -> Result<std::time::Duration, ConfigError> {
+    humantime::parse_duration(text.trim()).map_err(|e| ConfigError::Invalid {
+        source_name: source_name.to_string(),
+        field: field.to_string(),
+        reason: format!("{text:?} is not a duration such as 30d, 12h or 90min: {e}"),
+    })
+}
+
 /// Expands `${env:VAR}` and `${env:VAR:-default}` with `lookup`; `$$` is a literal `$`, and any
 /// other `$` is kept as written.
 pub fn expand_env(

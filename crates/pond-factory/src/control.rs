@@ -79,6 +79,33 @@ impl Control {
     }
 }
 
+/// When a stage should stop reading: the process is stopping, or its session ends (a reload).
+#[derive(Clone, Default)]
+pub struct StopSignal {
+    control: Control,
+    session_over: Arc<AtomicBool>,
+}
+
+impl StopSignal {
+    /// A signal raised by `control`'s stop request or by [`StopSignal::end_session`].
+    pub fn new(control: &Control) -> Self {
+        Self {
+            control: control.clone(),
+            session_over: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Whether to stop.
+    pub fn requested(&self) -> bool {
+        self.control.stopping() || self.session_over.load(Ordering::SeqCst)
+    }
+
+    /// Ends the session (every clone sees it).
+    pub fn end_session(&self) {
+        self.session_over.store(true, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

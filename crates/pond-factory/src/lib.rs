@@ -6,8 +6,11 @@
 //!   object-safe [`Factory`] that the [`Registry`] holds.
 //! - [`config`]: `${env:...}` expansion and YAML parsing with located errors.
 //! - [`runner`]: `pond run`: load the node's stored config, expand it, parse the command, run it
-//!   in one transaction (commit on success, roll back on error), then run the downstream nodes the
-//!   config names, each in its own transaction.
+//!   as its [`Mode`] says (on a snapshot; in one transaction, committed on success and rolled
+//!   back on error; or committing its own small transactions through a [`Committer`]), then run
+//!   the downstream nodes the config names, each on its own.
+//! - [`service`] and `session.rs`: long-running commands (`follow`): the command's steps in the
+//!   calling thread, each downstream [`Stage`] in a thread of its own.
 //!
 //! # Data flow
 //! `pond mknod` → [`Factory::prepare`] validates the config (and stores the raw text).
@@ -16,6 +19,7 @@
 
 pub mod config;
 pub mod control;
+pub mod maintain;
 pub mod progress;
 pub mod runner;
 pub mod runs;
@@ -23,22 +27,94 @@ pub mod service;
 mod session;
 
 pub use config::ConfigError;
-pub use control::Control;
+pub use control::{Control, StopSignal};
 pub use pond_metrics::Metrics;
-use pond_store::{Node, Snapshot, Transaction, View};
+use pond_store::{Node, Pond, Snapshot, StoreError, Transaction, View};
 use serde::de::DeserializeOwned;
 pub use service::{Service, Stage, StageEnv, StepReport};
 use std::io::Write;
+use std::time::Duration;
 
 /// A factory's error, as the runner reports it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
+/// How a command uses the pond, and so what [`Access`] it gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads a snapshot; never waits for a writer.
+    Read,
+    /// Runs in one write transaction: committed when it succeeds, rolled back when it fails.
+    Write,
+    /// Reads snapshots and commits small transactions itself through a [`Committer`]: for work
+    /// that waits on something slow (a database), so the writer lock is held only to commit.
+    Commits,
+    /// Runs until stopped, one transaction per step, through a [`Service`].
+    LongRunning,
+}
+
 /// Access to the pond during a run: a snapshot for read-only commands, the write transaction
-/// for commands that write, the [`Service`] for long-running ones (which make many transactions).
+/// for commands that write, a [`Committer`] for commands that commit their own transactions,
+/// the [`Service`] for long-running ones (which make many transactions).
 pub enum Access<'a> {
     Read(&'a Snapshot),
     Write(&'a mut Transaction),
+    Commits(&'a mut Committer),
     Service(&'a mut dyn Service),
+}
+
+/// The pond for a command that commits its own transactions ([`Mode::Commits`]): snapshots to
+/// read from without any lock, and short write transactions to record what it did. The runner
+/// holds the node's run lock meanwhile, so no other run of the node interleaves.
+pub struct Committer {
+    pond: Pond,
+    argv: Vec<String>,
+    lock_timeout: Duration,
+    last_txn: Option<u64>,
+}
+
+impl Committer {
+    /// A committer recording `argv` with each transaction, waiting up to `lock_timeout` for the
+    /// writer lock.
+    pub fn new(pond: Pond, argv: Vec<String>, lock_timeout: Duration) -> Self {
+        Self {
+            pond,
+            argv,
+            lock_timeout,
+            last_txn: None,
+        }
+    }
+
+    /// A read-only view of the last committed state (drop it soon: it pins the catalog's log).
+    pub fn snapshot(&self) -> Result<Snapshot, StoreError> {
+        self.pond.snapshot()
+    }
+
+    /// The pond.
+    pub fn pond(&self) -> &Pond {
+        &self.pond
+    }
+
+    /// Runs `work` in a new write transaction and commits it with `summary`; `work`'s error
+    /// rolls it back. Returns `work`'s value and the transaction number (`None` when nothing
+    /// changed).
+    pub fn commit<T>(
+        &mut self,
+        summary: &str,
+        work: impl FnOnce(&mut Transaction) -> Result<T, BoxError>,
+    ) -> Result<(T, Option<u64>), BoxError> {
+        let mut txn = self.pond.begin(self.argv.clone(), self.lock_timeout)?;
+        let value = work(&mut txn)?;
+        let committed = txn.commit(summary)?;
+        if committed.is_some() {
+            self.last_txn = committed;
+        }
+        Ok((value, committed))
+    }
+
+    /// The last transaction committed through this committer.
+    pub fn last_txn(&self) -> Option<u64> {
+        self.last_txn
+    }
 }
 
 impl Access<'_> {
@@ -48,8 +124,8 @@ impl Access<'_> {
         match self {
             Access::Read(snapshot) => Ok(snapshot),
             Access::Write(txn) => Ok(txn),
-            Access::Service(_) => {
-                Err("a long-running command has no single view of the pond".into())
+            Access::Commits(_) | Access::Service(_) => {
+                Err("this command has no single view of the pond: it takes snapshots".into())
             }
         }
     }
@@ -58,6 +134,14 @@ impl Access<'_> {
     pub fn txn(&mut self) -> Option<&mut Transaction> {
         match self {
             Access::Write(txn) => Some(txn),
+            _ => None,
+        }
+    }
+
+    /// The committer of a [`Mode::Commits`] command; `None` otherwise.
+    pub fn committer(&mut self) -> Option<&mut Committer> {
+        match self {
+            Access::Commits(committer) => Some(&mut **committer),
             _ => None,
         }
     }
@@ -133,6 +217,24 @@ pub trait Factory: Send + Sync {
         view: &View,
         node: &Node,
     ) -> Result<NodeStatus, BoxError>;
+    /// Periodic upkeep of `node` in `txn` (retention): run by `pond maintain` and by `follow`.
+    /// `unsent` tells which files some factory node has not finished reading. Returns a
+    /// summary of what it did, if anything.
+    fn maintain(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        ctx: &mut MaintainContext<'_>,
+    ) -> Result<Option<String>, BoxError>;
+    /// Which of `files` node `node` has not finished reading (retention keeps them).
+    fn unsent(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        view: &View,
+        node: &Node,
+        files: &[Node],
+    ) -> Result<Vec<bool>, BoxError>;
     /// Parses and validates expanded config text and, when `args` is given, the command line.
     /// `args: None` validates the config only (what `pond mknod` does).
     fn prepare(
@@ -168,17 +270,30 @@ pub enum PrepareError {
     NotChainable { factory: &'static str },
 }
 
+/// What [`Factory::maintain`] works with.
+pub struct MaintainContext<'a> {
+    /// The node being maintained.
+    pub node: &'a Node,
+    /// The maintenance transaction.
+    pub txn: &'a mut Transaction,
+    /// Which of the given files some factory node of the pond has not finished reading: the
+    /// answer of every node's [`Factory::unsent`] (a node that cannot answer counts as needing
+    /// them all).
+    pub unsent: &'a dyn Fn(&View, &[Node]) -> Vec<bool>,
+}
+
 /// A validated config and command, ready to run.
 pub trait Prepared {
-    /// Whether the command changes the pond (and so needs the write transaction).
-    fn writes(&self) -> bool;
+    /// How the command uses the pond.
+    fn mode(&self) -> Mode;
+    /// Whether the command changes the pond.
+    fn writes(&self) -> bool {
+        self.mode() != Mode::Read
+    }
     /// Whether the command reports JSON.
     fn json(&self) -> bool;
     /// Whether the command is a dry run.
     fn dry_run(&self) -> bool;
-    /// Whether the command runs until stopped (`follow`), making its own transactions through
-    /// [`Access::Service`].
-    fn long_running(&self) -> bool;
     /// Factory nodes to run after this one commits.
     fn downstream(&self) -> Vec<String>;
     /// Runs the command.
@@ -221,16 +336,12 @@ pub trait TypedFactory: Send + Sync + 'static {
     fn dry_run(_command: &Self::Command) -> bool {
         false
     }
-    /// Whether `command` changes the pond (default: yes).
-    fn writes(_command: &Self::Command) -> bool {
-        true
+    /// How `command` uses the pond (default: one write transaction).
+    fn mode(_command: &Self::Command) -> Mode {
+        Mode::Write
     }
     /// Whether `command` reports JSON (default: no).
     fn json(_command: &Self::Command) -> bool {
-        false
-    }
-    /// Whether `command` runs until stopped (default: no); it then gets [`Access::Service`].
-    fn long_running(_command: &Self::Command) -> bool {
         false
     }
     /// A [`Stage`] that does what `command` does (as a downstream), kept alive between the
@@ -248,6 +359,23 @@ pub trait TypedFactory: Send + Sync + 'static {
     fn status(_view: &View, _node: &Node, _config: &Self::Config) -> Result<NodeStatus, BoxError> {
         Ok(NodeStatus::default())
     }
+    /// Periodic upkeep (see [`Factory::maintain`]; default: nothing).
+    fn maintain(
+        _ctx: &mut MaintainContext<'_>,
+        _config: &Self::Config,
+    ) -> Result<Option<String>, BoxError> {
+        Ok(None)
+    }
+    /// Which of `files` this node has not finished reading (see [`Factory::unsent`]; default:
+    /// none, for a factory that reads no pond files).
+    fn unsent(
+        _view: &View,
+        _node: &Node,
+        _config: &Self::Config,
+        files: &[Node],
+    ) -> Result<Vec<bool>, BoxError> {
+        Ok(vec![false; files.len()])
+    }
     /// Runs `command`.
     fn run(
         ctx: &mut RunContext<'_>,
@@ -262,17 +390,14 @@ struct TypedPrepared<F: TypedFactory> {
 }
 
 impl<F: TypedFactory> Prepared for TypedPrepared<F> {
-    fn writes(&self) -> bool {
-        F::writes(&self.command)
+    fn mode(&self) -> Mode {
+        F::mode(&self.command)
     }
     fn json(&self) -> bool {
         F::json(&self.command)
     }
     fn dry_run(&self) -> bool {
         F::dry_run(&self.command)
-    }
-    fn long_running(&self) -> bool {
-        F::long_running(&self.command)
     }
     fn downstream(&self) -> Vec<String> {
         F::downstream(&self.config)
@@ -321,6 +446,28 @@ impl<F: TypedFactory> Factory for F {
     ) -> Result<NodeStatus, BoxError> {
         let config: F::Config = config::parse_yaml(config_text, source_name)?;
         F::status(view, node, &config)
+    }
+
+    fn maintain(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        ctx: &mut MaintainContext<'_>,
+    ) -> Result<Option<String>, BoxError> {
+        let config: F::Config = config::parse_yaml(config_text, source_name)?;
+        F::maintain(ctx, &config)
+    }
+
+    fn unsent(
+        &self,
+        config_text: &str,
+        source_name: &str,
+        view: &View,
+        node: &Node,
+        files: &[Node],
+    ) -> Result<Vec<bool>, BoxError> {
+        let config: F::Config = config::parse_yaml(config_text, source_name)?;
+        F::unsent(view, node, &config, files)
     }
 
     fn prepare(

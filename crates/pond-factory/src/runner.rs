@@ -1,12 +1,18 @@
-//! `pond run`: one factory command in one transaction, then its downstream nodes.
+//! `pond run`: one factory command, then its downstream nodes.
 //!
-//! A command that writes runs inside the pond's write transaction: it commits when the command
-//! succeeds and rolls back when it fails. Read-only commands run on a snapshot and never wait
-//! for the writer. After a successful run, every downstream node named in the config runs in its
-//! own transaction, depth first; a downstream failure never undoes what already committed, and
-//! is reported by name.
+//! How a command runs follows its [`Mode`]: read-only commands run on a snapshot and never
+//! wait for the writer; a [`Mode::Write`] command runs inside the pond's write transaction,
+//! committed when it succeeds and rolled back when it fails; a [`Mode::Commits`] command reads
+//! snapshots and commits its own small transactions, so what it waits on (a database) never
+//! holds the writer lock. Writing runs hold the node's run lock, so two runs of one node never
+//! interleave. After a successful run, every downstream node named in the config runs on its
+//! own, depth first; a downstream failure never undoes what already committed, and is reported
+//! by name.
 
-use crate::{Access, BoxError, Factory, Invocation, PrepareError, Prepared, Registry, RunContext};
+use crate::{
+    Access, BoxError, Committer, Factory, Invocation, Mode, PrepareError, Prepared, Registry,
+    RunContext,
+};
 use pond_store::{Node, NodeKind, Pond, PondPath, StoreError};
 use serde::Serialize;
 use std::io::Write;
@@ -132,7 +138,7 @@ pub struct Runner<'a> {
     pub argv: Vec<String>,
     pub lock_timeout: Duration,
     /// Environment lookup for `${env:...}` (the process environment in `pond`).
-    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub env: &'a (dyn Fn(&str) -> Option<String> + Sync),
     /// The program name shown in usage messages.
     pub bin_name: String,
     /// Stop and reload requests (signals) for long-running commands.
@@ -192,6 +198,20 @@ impl Runner<'_> {
         Ok((node, factory, stored.config))
     }
 
+    /// The factory of the node at `path` and its config, expanded.
+    pub(crate) fn stored_config(
+        &self,
+        path: &PondPath,
+    ) -> Result<(&'static dyn Factory, String), RunError> {
+        let snapshot = self.pond.snapshot()?;
+        let (_, factory, text) = self.load(&snapshot, path)?;
+        let source_name = format!("{path} (config)");
+        Ok((
+            factory,
+            crate::config::expand_env(&text, &source_name, self.env)?,
+        ))
+    }
+
     pub(crate) fn prepare(
         &self,
         path: &PondPath,
@@ -222,7 +242,7 @@ impl Runner<'_> {
             bin_name: &self.bin_name,
             args,
         };
-        Ok(self.prepare(path, invocation)?.1.long_running())
+        Ok(self.prepare(path, invocation)?.1.mode() == Mode::LongRunning)
     }
 
     /// Runs `args` (a command and its arguments) on the factory node at `path`, then its
@@ -238,7 +258,7 @@ impl Runner<'_> {
             args,
         };
         let (_, prepared) = self.prepare(path, invocation)?;
-        if prepared.long_running() {
+        if prepared.mode() == Mode::LongRunning {
             return self.serve(path, invocation, out);
         }
         // Check the whole chain before anything runs: a loop or a node that cannot be chained
@@ -425,17 +445,59 @@ impl Runner<'_> {
             path: node.path.to_string(),
             source,
         };
-        if !prepared.writes() {
-            let snapshot = self.pond.snapshot()?;
+        match prepared.mode() {
+            Mode::Read => {
+                let snapshot = self.pond.snapshot()?;
+                let mut ctx = RunContext {
+                    node,
+                    access: Access::Read(&snapshot),
+                    out,
+                };
+                let outcome = prepared.run(&mut ctx).map_err(failed)?;
+                partial(node, None, outcome.errors)
+            }
+            Mode::Commits => self.run_commits(node, out, |ctx| prepared.run(ctx)),
+            Mode::Write | Mode::LongRunning => {
+                let _running = self.lock_node(node)?;
+                self.run_in_txn(node, out, |ctx| prepared.run(ctx))
+            }
+        }
+    }
+
+    /// Takes the run lock of `node`, waiting up to the lock timeout for another run of it.
+    fn lock_node(&self, node: &Node) -> Result<pond_store::NodeLock, RunError> {
+        Ok(self
+            .pond
+            .lock_node(node.id, &node.path.to_string(), self.lock_timeout)?)
+    }
+
+    /// Runs `work` with a [`Committer`] under `node`'s run lock: it reads snapshots and commits
+    /// its own transactions. Returns the last transaction it committed; non-fatal errors come
+    /// back as [`RunError::Partial`].
+    pub(crate) fn run_commits(
+        &self,
+        node: &Node,
+        out: &mut dyn Write,
+        work: impl FnOnce(&mut RunContext<'_>) -> Result<crate::RunOutcome, BoxError>,
+    ) -> Result<Option<u64>, RunError> {
+        let _running = self.lock_node(node)?;
+        let mut committer = Committer::new(self.pond.clone(), self.argv.clone(), self.lock_timeout);
+        let outcome = {
             let mut ctx = RunContext {
                 node,
-                access: Access::Read(&snapshot),
+                access: Access::Commits(&mut committer),
                 out,
             };
-            let outcome = prepared.run(&mut ctx).map_err(failed)?;
-            return partial(node, None, outcome.errors);
+            work(&mut ctx)
+        };
+        let txn = committer.last_txn();
+        match outcome {
+            Ok(outcome) => partial(node, txn, outcome.errors),
+            Err(source) => Err(RunError::Failed {
+                path: node.path.to_string(),
+                source,
+            }),
         }
-        self.run_in_txn(node, out, |ctx| prepared.run(ctx))
     }
 
     /// Runs `work` in a new write transaction of `node`: commits unless it fails (rolled back,

@@ -1,14 +1,15 @@
 //! What a long-running command (`follow`) and its downstream stages see.
 //!
 //! A long-running command gets [`crate::Access::Service`] instead of one transaction. Each
-//! [`Service::step`] runs the command's work in its own small write transaction, commits it, and
-//! then runs every downstream stage in its own transaction, in-process. Stages that can
-//! ([`Stage`], made by [`crate::TypedFactory::stage`]) stay alive between steps, so a MongoDB
-//! client or an async runtime is set up once, not per step. A stage that fails is retried with
-//! backoff on later steps (even when the upstream has nothing new) while the upstream keeps
-//! going: nothing upstream waits on a slow or absent destination.
+//! [`Service::step`] runs the command's work in its own small write transaction and commits it;
+//! a commit wakes the downstream stages. Each stage runs in a thread of its own, beside the
+//! command: it reads what was committed from a snapshot, moves it, and commits its own small
+//! transactions ([`crate::Access::Commits`]), taking the writer lock only to commit. Stages that
+//! can ([`Stage`], made by [`crate::TypedFactory::stage`]) stay alive for the whole run, so a
+//! MongoDB client or an async runtime is set up once. A stage that fails is retried with
+//! backoff while the command goes on: nothing upstream waits on a slow or absent destination.
 
-use crate::{BoxError, Control, RunContext, RunOutcome};
+use crate::{BoxError, Control, RunContext, RunOutcome, StopSignal};
 use pond_metrics::Metrics;
 use pond_store::{Snapshot, StoreError};
 use serde::Serialize;
@@ -22,13 +23,9 @@ pub type Work<'w> = dyn FnMut(&mut RunContext<'_>) -> Result<RunOutcome, BoxErro
 /// A long-running command's handle on the pond and its downstream stages.
 pub trait Service {
     /// Runs `work` in a new write transaction and commits it (or rolls it back when the outcome
-    /// says `discard`), then runs the downstream stages: all of them after a commit, and any
-    /// that are behind (a failed or interrupted earlier step) once their retry time has come.
-    /// A failed stage is reported in the [`StepReport`], not as an error: only the upstream
-    /// work's own failure is an `Err`.
+    /// says `discard`); a commit wakes the downstream stages, which run in their own threads.
+    /// Only the work's own failure is an `Err`.
     fn step(&mut self, work: &mut Work<'_>) -> Result<StepReport, BoxError>;
-    /// When a stage that is behind should next be retried, if any is.
-    fn next_retry(&self) -> Option<Instant>;
     /// The stop/reload flags (signals).
     fn control(&self) -> &Control;
     /// The metrics every stage of this run reports into.
@@ -38,6 +35,11 @@ pub trait Service {
     fn serve_metrics(&mut self, addr: SocketAddr) -> Result<SocketAddr, BoxError>;
     /// A fresh read-only view of the pond (drop it soon: it pins the catalog's history).
     fn snapshot(&self) -> Result<Snapshot, StoreError>;
+    /// Periodic upkeep in small transactions: folds old history, compacts what changed since
+    /// the last pass (within a bounded amount of work per call) and removes retired data, then
+    /// runs the command's own node's [`crate::Factory::maintain`] (retention). Returns whether
+    /// work is left for another call.
+    fn maintain(&mut self) -> Result<bool, BoxError>;
 }
 
 /// What one step did.
@@ -47,20 +49,9 @@ pub struct StepReport {
     pub txn: Option<u64>,
     /// The upstream's non-fatal errors (committed anyway).
     pub errors: Vec<String>,
-    /// The downstream stages that ran, in order.
-    pub stages: Vec<StageReport>,
-    /// When the upstream transaction committed (before the stages ran).
+    /// When the upstream transaction committed.
     #[serde(skip)]
     pub committed_at: Option<Instant>,
-}
-
-/// One downstream stage's part of a step.
-#[derive(Debug, Serialize)]
-pub struct StageReport {
-    pub path: String,
-    pub txn: Option<u64>,
-    /// `None` when it succeeded.
-    pub error: Option<String>,
 }
 
 /// What a stage is given when it is set up.
@@ -68,13 +59,15 @@ pub struct StageReport {
 pub struct StageEnv {
     /// Where to report counts and latencies (labels must stay few: one series per stage).
     pub metrics: Metrics,
-    /// Stop requests: a stage stops reading new input when set, and finishes what is in flight.
-    pub control: Control,
+    /// Raised when the stage should stop reading new input and finish what is in flight (the
+    /// process stops, or the run reloads its configs).
+    pub stop: StopSignal,
 }
 
-/// A downstream command kept alive between the steps of a long-running upstream.
-pub trait Stage {
-    /// Moves what is new, in the write transaction `ctx.access` holds.
+/// A downstream command kept alive for the whole run of a long-running upstream, in a thread
+/// of its own.
+pub trait Stage: Send {
+    /// Moves what is new; `ctx.access` is [`crate::Access::Commits`].
     fn step(&mut self, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError>;
     /// Releases connections and runtimes (called once, when the upstream stops or reloads).
     fn close(self: Box<Self>) {}

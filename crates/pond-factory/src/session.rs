@@ -1,35 +1,45 @@
 //! The runner's side of long-running commands: [`Runner::serve`] and the [`Service`] it hands
 //! the command.
 //!
-//! `serve` prepares the command and its downstream stages, runs the command (which loops,
-//! calling [`Service::step`]), and on a reload request (SIGHUP) closes the stages, re-reads every
-//! config from the pond and starts again; the metrics registry and its HTTP server survive
-//! reloads. Each step: the command's work in one transaction, commit, then each stage in its own
-//! transaction. A failing stage backs off (0.5 s doubling to 30 s) and is retried on later steps;
-//! the upstream never waits for it.
+//! `serve` prepares the command and its downstream stages, starts one thread per stage, runs the
+//! command in the calling thread (it loops, calling [`Service::step`]), and on a reload request
+//! (SIGHUP) ends the stages, re-reads every config from the pond and starts again; the metrics
+//! registry and its HTTP server survive reloads.
+//!
+//! Each step is the command's work in one transaction; its commit wakes the stage threads. A
+//! stage thread runs its stage when woken (or when it has work left), each run reading from a
+//! snapshot and committing its own small transactions, under the stage node's run lock. A
+//! failing stage backs off (0.5 s doubling to 30 s) in its own thread; the command never waits
+//! for it, and it never waits for the command beyond the moment a commit holds the writer lock.
 
 use crate::runner::{RunError, Runner};
 use crate::runs::Recorder;
 use crate::runs::unix_now;
-use crate::service::{StageReport, Work};
+use crate::service::Work;
 use crate::{
     Access, BoxError, Control, Invocation, Prepared, RunContext, Service, Stage, StageEnv,
-    StepReport,
+    StepReport, StopSignal,
 };
 use pond_metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Metrics, MetricsServer};
-use pond_store::{Node, PondPath, Snapshot, StoreError};
+use pond_store::{CompactLimits, Node, PondPath, Snapshot, StoreError};
 use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// First wait before retrying a failed stage; it doubles per failure up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// How a downstream stage runs each step.
+/// Work one periodic maintenance pass of a long-running command may do (compaction's raw
+/// bytes re-encoded plus stored bytes copied): small, so the command's next step waits little
+/// for the writer lock; a pass that has more to do is followed by another after the next step.
+const MAINTAIN_PASS_BYTES: u64 = 16 << 20;
+
+/// How a downstream stage runs.
 enum StageKind {
-    /// Kept alive between steps.
+    /// Kept alive for the whole session.
     Live(Box<dyn Stage>),
-    /// Prepared and run afresh (with its own downstream chain) each step.
+    /// Prepared and run afresh (with its own downstream chain) each time.
     Fresh,
 }
 
@@ -39,7 +49,7 @@ struct StageSlot {
     kind: StageKind,
     /// The live stage's own downstream nodes (run afresh after it commits).
     downstream: Vec<String>,
-    /// A failed or interrupted step left work for later.
+    /// A failed or interrupted run left work for later.
     behind: bool,
     failures: u32,
     retry_at: Instant,
@@ -57,15 +67,46 @@ struct StepMetrics {
     last_commit: Gauge,
 }
 
+/// Wakes the stage threads: a count of upstream commits, and the end of the session.
+#[derive(Default)]
+struct Wakeups {
+    state: Mutex<WakeState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct WakeState {
+    commits: u64,
+    over: bool,
+}
+
+impl Wakeups {
+    fn lock(&self) -> std::sync::MutexGuard<'_, WakeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn commit(&self) {
+        self.lock().commits += 1;
+        self.changed.notify_all();
+    }
+
+    fn end(&self) {
+        self.lock().over = true;
+        self.changed.notify_all();
+    }
+}
+
 /// The [`Service`] of one run of a long-running command.
 struct Session<'r, 'a> {
     runner: &'r Runner<'a>,
     node: Node,
-    stages: Vec<StageSlot>,
+    factory: &'static dyn crate::Factory,
+    config: String,
     metrics: Metrics,
     server: &'r mut Option<MetricsServer>,
     step_metrics: StepMetrics,
     record: Option<Recorder>,
+    wakeups: Arc<Wakeups>,
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -87,10 +128,13 @@ impl Runner<'_> {
         let mut server = None;
         loop {
             let (node, prepared) = self.prepare(path, invocation)?;
+            let (factory, config) = self.stored_config(path)?;
             let downstream = prepared.downstream();
             self.check_chain(path, &downstream, &mut vec![path.clone()])?;
-            let stages = self.start_stages(&downstream, &metrics)?;
+            let stop = StopSignal::new(&self.control);
+            let stages = self.start_stages(&downstream, &metrics, &stop)?;
             let label = node.path.to_string();
+            let wakeups = Arc::new(Wakeups::default());
             let mut session = Session {
                 runner: self,
                 step_metrics: StepMetrics {
@@ -106,7 +150,7 @@ impl Runner<'_> {
                     ),
                     seconds: metrics.histogram(
                         "pond_step_seconds",
-                        "Duration of a step's own work and commit, downstream stages excluded.",
+                        "Duration of a step's own work and commit (stages run beside it).",
                         &[("node", &label)],
                         LATENCY_BUCKETS,
                     ),
@@ -122,17 +166,41 @@ impl Runner<'_> {
                     crate::runner::describe(invocation),
                 )),
                 node,
-                stages,
+                factory,
+                config,
                 metrics: metrics.clone(),
                 server: &mut server,
+                wakeups: wakeups.clone(),
             };
-            tracing::info!(node = %path, stages = session.stages.len(), "following");
-            let result = run_service(&mut session, prepared, out);
+            tracing::info!(node = %path, stages = stages.len(), "following");
+            let result = std::thread::scope(|scope| {
+                let mut threads = Vec::new();
+                for slot in stages {
+                    let (wakeups, stop) = (wakeups.clone(), stop.clone());
+                    let spawned = std::thread::Builder::new()
+                        .name(format!("stage {}", slot.path))
+                        .spawn_scoped(scope, move || self.stage_thread(slot, &wakeups, &stop));
+                    match spawned {
+                        Ok(handle) => threads.push(handle),
+                        Err(e) => tracing::error!("starting a stage thread: {e}"),
+                    }
+                }
+                let result = run_service(&mut session, prepared, out);
+                if let Some(record) = session.record.take() {
+                    record.finish(result.as_ref().err().map(|e| e.to_string()));
+                }
+                // The stages stop reading, let what is in flight be acknowledged, commit it and
+                // end; the scope waits for them.
+                stop.end_session();
+                wakeups.end();
+                for thread in threads {
+                    if thread.join().is_err() {
+                        tracing::error!("a stage thread panicked");
+                    }
+                }
+                result
+            });
             let node = session.node.clone();
-            if let Some(record) = session.record.take() {
-                record.finish(result.as_ref().err().map(|e| e.to_string()));
-            }
-            session.close();
             let outcome = result.map_err(|source| RunError::Failed {
                 path: path.to_string(),
                 source,
@@ -149,10 +217,11 @@ impl Runner<'_> {
         &self,
         downstream: &[String],
         metrics: &Metrics,
+        stop: &StopSignal,
     ) -> Result<Vec<StageSlot>, RunError> {
         let env = StageEnv {
             metrics: metrics.clone(),
-            control: self.control.clone(),
+            stop: stop.clone(),
         };
         let mut stages = Vec::new();
         for target in downstream {
@@ -197,11 +266,7 @@ impl Runner<'_> {
                     node.id,
                     "sync (as a downstream stage of follow)".to_string(),
                 ),
-                runs: metrics.counter(
-                    "pond_stage_runs_total",
-                    "Downstream stage runs (one transaction each).",
-                    &labels,
-                ),
+                runs: metrics.counter("pond_stage_runs_total", "Downstream stage runs.", &labels),
                 failed: metrics.counter(
                     "pond_stage_failures_total",
                     "Downstream stage runs that failed (retried with backoff).",
@@ -209,7 +274,7 @@ impl Runner<'_> {
                 ),
                 seconds: metrics.histogram(
                     "pond_stage_seconds",
-                    "Duration of one downstream stage run, commit included.",
+                    "Duration of one downstream stage run, its commits included.",
                     &labels,
                     LATENCY_BUCKETS,
                 ),
@@ -222,7 +287,7 @@ impl Runner<'_> {
                 node,
                 kind,
                 downstream: own_downstream,
-                // Whatever accumulated while nothing ran is picked up by the first step.
+                // Whatever accumulated while nothing ran is picked up at once.
                 behind: true,
                 failures: 0,
                 retry_at: Instant::now(),
@@ -230,71 +295,61 @@ impl Runner<'_> {
         }
         Ok(stages)
     }
-}
 
-fn run_service(
-    session: &mut Session<'_, '_>,
-    prepared: Box<dyn Prepared>,
-    out: &mut dyn std::io::Write,
-) -> Result<crate::RunOutcome, BoxError> {
-    let node = session.node.clone();
-    let mut ctx = RunContext {
-        node: &node,
-        access: Access::Service(session),
-        out,
-    };
-    prepared.run(&mut ctx)
-}
-
-fn close_slot(slot: StageSlot) {
-    slot.record.finish(None);
-    if let StageKind::Live(stage) = slot.kind {
-        stage.close();
-    }
-}
-
-impl Session<'_, '_> {
-    /// Runs the stages that are due: all after an upstream commit, and those behind whose retry
-    /// time has come. A stage in backoff waits for its time even after a commit: the outage
-    /// that made it fail is likely still there, and the upstream should not pay for it each step.
-    fn run_due_stages(&mut self, committed: bool) -> Vec<StageReport> {
-        let now = Instant::now();
-        let mut reports = Vec::new();
-        for index in 0..self.stages.len() {
-            let slot = &self.stages[index];
-            let due = committed || (slot.behind && now >= slot.retry_at);
-            if due && (slot.failures == 0 || now >= slot.retry_at) {
-                reports.push(self.run_stage(index));
+    /// A stage's thread: runs the stage after each upstream commit and while it has work left,
+    /// waits out its backoff after a failure, and ends with the session.
+    fn stage_thread(&self, mut slot: StageSlot, wakeups: &Wakeups, stop: &StopSignal) {
+        let mut seen = 0u64;
+        loop {
+            {
+                let mut state = wakeups.lock();
+                loop {
+                    if state.over || stop.requested() {
+                        drop(state);
+                        close_slot(slot);
+                        return;
+                    }
+                    let now = Instant::now();
+                    let wanted = state.commits > seen || slot.behind;
+                    if wanted && now >= slot.retry_at {
+                        seen = state.commits;
+                        break;
+                    }
+                    let wait = if wanted {
+                        slot.retry_at - now
+                    } else {
+                        Duration::from_secs(3600)
+                    };
+                    state = wakeups
+                        .changed
+                        .wait_timeout(state, wait)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
             }
-        }
-        reports
-    }
-
-    fn close(self) {
-        for slot in self.stages {
-            close_slot(slot);
+            self.run_stage_slot(&mut slot);
         }
     }
 
-    /// Runs one stage in its own transaction (a live stage) or as a fresh chain.
-    fn run_stage(&mut self, index: usize) -> StageReport {
-        let runner = self.runner;
-        let slot = &mut self.stages[index];
+    /// Runs one stage once (a live stage through a committer under its run lock, or a fresh
+    /// chain) and notes the outcome.
+    fn run_stage_slot(&self, slot: &mut StageSlot) {
         let started = Instant::now();
         slot.runs.inc();
         let mut pending = false;
+        let invocation = Invocation::Downstream {
+            json: false,
+            dry_run: false,
+        };
         let result: Result<Option<u64>, RunError> = match &mut slot.kind {
-            StageKind::Fresh => runner.run_chain(
+            StageKind::Fresh => self.run_chain(
                 &slot.path,
-                Invocation::Downstream {
-                    json: false,
-                    dry_run: false,
-                },
+                invocation,
                 &mut std::io::sink(),
-                &mut vec![self.node.path.clone(), slot.path.clone()],
+                &mut vec![slot.path.clone()],
             ),
             StageKind::Live(stage) => {
-                let committed = runner.run_in_txn(&slot.node, &mut std::io::sink(), |ctx| {
+                let committed = self.run_commits(&slot.node, &mut std::io::sink(), |ctx| {
                     let outcome = stage.step(ctx)?;
                     pending = outcome.pending;
                     Ok(outcome)
@@ -305,12 +360,9 @@ impl Session<'_, '_> {
                         for target in &slot.downstream {
                             let chained = PondPath::parse(target).map_err(RunError::from).and_then(
                                 |target| {
-                                    runner.run_chain(
+                                    self.run_chain(
                                         &target,
-                                        Invocation::Downstream {
-                                            json: false,
-                                            dry_run: false,
-                                        },
+                                        invocation,
                                         &mut std::io::sink(),
                                         &mut vec![slot.path.clone(), target.clone()],
                                     )
@@ -340,17 +392,12 @@ impl Session<'_, '_> {
                 if slot.failures > 0 {
                     tracing::info!(stage = %slot.path, "recovered after {} failed run(s)", slot.failures);
                 }
-                // A stage that stopped at its budget goes on right after the next upstream step.
+                // A stage that stopped at its budget goes on at once.
                 slot.behind = pending;
                 slot.retry_at = Instant::now();
                 slot.failures = 0;
                 slot.behind_gauge.set(if pending { 1.0 } else { 0.0 });
                 slot.record.step(None, txn);
-                StageReport {
-                    path: slot.path.to_string(),
-                    txn,
-                    error: None,
-                }
             }
             Err(e) => {
                 slot.failed.inc();
@@ -366,13 +413,29 @@ impl Session<'_, '_> {
                 } else {
                     tracing::warn!(stage = %slot.path, failures = slot.failures, "{e}; retrying in {wait:?}");
                 }
-                StageReport {
-                    path: slot.path.to_string(),
-                    txn: None,
-                    error: Some(e.to_string()),
-                }
             }
         }
+    }
+}
+
+fn run_service(
+    session: &mut Session<'_, '_>,
+    prepared: Box<dyn Prepared>,
+    out: &mut dyn std::io::Write,
+) -> Result<crate::RunOutcome, BoxError> {
+    let node = session.node.clone();
+    let mut ctx = RunContext {
+        node: &node,
+        access: Access::Service(session),
+        out,
+    };
+    prepared.run(&mut ctx)
+}
+
+fn close_slot(slot: StageSlot) {
+    slot.record.finish(None);
+    if let StageKind::Live(stage) = slot.kind {
+        stage.close();
     }
 }
 
@@ -407,8 +470,6 @@ impl Service for Session<'_, '_> {
                 self.step_metrics
                     .seconds
                     .observe(started.elapsed().as_secs_f64());
-                // What is already in the pond still goes downstream while the upstream fails.
-                self.run_due_stages(false);
                 return Err(Box::new(e));
             }
         }
@@ -418,17 +479,9 @@ impl Service for Session<'_, '_> {
         if report.txn.is_some() {
             report.committed_at = Some(Instant::now());
             self.step_metrics.last_commit.set(unix_now());
+            self.wakeups.commit();
         }
-        report.stages = self.run_due_stages(report.txn.is_some());
         Ok(report)
-    }
-
-    fn next_retry(&self) -> Option<Instant> {
-        self.stages
-            .iter()
-            .filter(|s| s.behind)
-            .map(|s| s.retry_at)
-            .min()
     }
 
     fn control(&self) -> &Control {
@@ -452,6 +505,22 @@ impl Service for Session<'_, '_> {
 
     fn snapshot(&self) -> Result<Snapshot, StoreError> {
         self.runner.pond.snapshot()
+    }
+
+    fn maintain(&mut self) -> Result<bool, BoxError> {
+        let limits = CompactLimits {
+            max_bytes: MAINTAIN_PASS_BYTES,
+            ..CompactLimits::default()
+        };
+        let pass = self.runner.maintain_pass(
+            &limits,
+            crate::maintain::MaintainScope::Node {
+                node: &self.node,
+                factory: self.factory,
+                config: &self.config,
+            },
+        )?;
+        Ok(!pass.done)
     }
 }
 

@@ -7,18 +7,21 @@
 //! Opened in WAL mode with `synchronous=FULL`, so readers see the last committed state while a
 //! writer works, and a commit survives power loss once `COMMIT` returns.
 //!
-//! Format 2 (this build) added `frames.generation`, several `data_files` rows per node and the
-//! `retired` table; [`upgrade`] turns a format 1 catalog into format 2 in one transaction.
+//! Format 3 (this build) added `nodes.changed_txn` (what changed since a transaction, found by
+//! index, so work per run follows what is live, not the whole history), folded transactions
+//! (`txns.last_txn`, `txns.folded`), versions without a segment hash (folded), `removed` (nodes
+//! whose data files wait for removal), `versions` and `frames` without rowids, and incremental
+//! vacuum. [`upgrade`] turns a format 1 or 2 catalog into format 3.
 
 use crate::error::{Result, StoreError};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use std::path::{Path, PathBuf};
 
 /// The on-disk format this build reads and writes.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
-/// The older format this build upgrades in place when it opens such a pond.
-pub const UPGRADABLE_FORMAT_VERSION: u32 = 1;
+/// The oldest format this build upgrades in place when it opens such a pond.
+pub const OLDEST_UPGRADABLE_FORMAT: u32 = 1;
 
 /// Catalog file name inside the pond directory.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
@@ -29,13 +32,17 @@ CREATE TABLE txns (
     txn INTEGER PRIMARY KEY,
     time TEXT NOT NULL,
     argv TEXT NOT NULL,
-    summary TEXT NOT NULL
+    summary TEXT NOT NULL,
+    last_txn INTEGER NOT NULL,
+    folded TEXT
 );
 CREATE TABLE nodes (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL CHECK (kind IN ('dir', 'file', 'factory')),
-    created_txn INTEGER NOT NULL
+    created_txn INTEGER NOT NULL,
+    changed_txn INTEGER NOT NULL
 );
+CREATE INDEX nodes_by_change ON nodes (changed_txn);
 CREATE TABLE entries (
     parent INTEGER NOT NULL REFERENCES nodes(id),
     name TEXT NOT NULL,
@@ -47,12 +54,12 @@ CREATE TABLE versions (
     version INTEGER NOT NULL,
     txn INTEGER NOT NULL,
     segment_len INTEGER NOT NULL,
-    segment_hash BLOB NOT NULL,
+    segment_hash BLOB,
     total_len INTEGER NOT NULL,
     root BLOB NOT NULL,
     frontier BLOB NOT NULL,
     PRIMARY KEY (node, version)
-);
+) WITHOUT ROWID;
 CREATE TABLE frames (
     node INTEGER NOT NULL REFERENCES nodes(id),
     raw_offset INTEGER NOT NULL,
@@ -62,8 +69,7 @@ CREATE TABLE frames (
     codec INTEGER NOT NULL,
     generation INTEGER NOT NULL,
     PRIMARY KEY (node, raw_offset)
-);
-CREATE INDEX frames_by_size ON frames (node, raw_len);
+) WITHOUT ROWID;
 CREATE TABLE data_files (
     node INTEGER NOT NULL REFERENCES nodes(id),
     generation INTEGER NOT NULL,
@@ -76,6 +82,11 @@ CREATE TABLE retired (
     keep_len INTEGER NOT NULL,
     txn INTEGER NOT NULL,
     PRIMARY KEY (node, generation)
+);
+CREATE TABLE removed (
+    node INTEGER PRIMARY KEY,
+    txn INTEGER NOT NULL,
+    max_generation INTEGER NOT NULL
 );
 CREATE TABLE factory_nodes (
     node INTEGER PRIMARY KEY REFERENCES nodes(id),
@@ -91,8 +102,12 @@ CREATE TABLE node_state (
     PRIMARY KEY (node, key)
 );
 CREATE INDEX node_state_by_key ON node_state (key, node);
-INSERT INTO nodes (id, kind, created_txn) VALUES (1, 'dir', 0);
+INSERT INTO nodes (id, kind, created_txn, changed_txn) VALUES (1, 'dir', 0, 0);
 "#;
+
+/// How long a connection waits for SQLite's own locks (writers are already serialized by the
+/// pond's writer lock; this covers checkpoints and the upgrade).
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Id of the root directory.
 pub const ROOT_ID: i64 = 1;
@@ -104,12 +119,17 @@ pub(crate) fn open(path: &Path, create: bool) -> Result<Connection> {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags).map_err(|e| at(path, e))?;
+    if create {
+        // Before any table exists: pages freed by folding and retention can be given back.
+        conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
+            .map_err(|e| at(path, e))?;
+    }
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
-         PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 10000;",
+         PRAGMA foreign_keys = ON;",
     )
+    .and_then(|()| conn.busy_timeout(BUSY_TIMEOUT))
     .map_err(|e| at(path, e))?;
     // A sync walks every tracked file through a dozen or more distinct statements; the default
     // of 16 cached statements would evict and re-prepare them file after file.
@@ -119,7 +139,7 @@ pub(crate) fn open(path: &Path, create: bool) -> Result<Connection> {
 
 /// Creates the schema and the settings of a new pond.
 pub(crate) fn create_schema(conn: &Connection, path: &Path, compression: &str) -> Result<()> {
-    let created = crate::now_rfc3339();
+    let created = crate::rfc3339(std::time::SystemTime::now());
     conn.execute_batch("BEGIN IMMEDIATE")
         .and_then(|()| conn.execute_batch(SCHEMA))
         .and_then(|()| {
@@ -159,24 +179,108 @@ CREATE TABLE retired (
 UPDATE settings SET value = '2' WHERE key = 'format_version';
 "#;
 
-/// Upgrades a format 1 catalog to format 2 in one transaction (a no-op if another process did it
-/// first). Data files are untouched: format 1 wrote every frame of a node to its one data file.
+/// What format 2 lacks: the change index, folded transactions and versions, removed nodes, and
+/// the rowid-less `versions` and `frames`.
+const UPGRADE_FROM_2: &str = r#"
+ALTER TABLE txns ADD COLUMN last_txn INTEGER NOT NULL DEFAULT 0;
+UPDATE txns SET last_txn = txn;
+ALTER TABLE txns ADD COLUMN folded TEXT;
+ALTER TABLE nodes ADD COLUMN changed_txn INTEGER NOT NULL DEFAULT 0;
+UPDATE nodes SET changed_txn = max(created_txn,
+    coalesce((SELECT max(v.txn) FROM versions v WHERE v.node = nodes.id), 0));
+CREATE INDEX nodes_by_change ON nodes (changed_txn);
+CREATE TABLE versions_3 (
+    node INTEGER NOT NULL REFERENCES nodes(id),
+    version INTEGER NOT NULL,
+    txn INTEGER NOT NULL,
+    segment_len INTEGER NOT NULL,
+    segment_hash BLOB,
+    total_len INTEGER NOT NULL,
+    root BLOB NOT NULL,
+    frontier BLOB NOT NULL,
+    PRIMARY KEY (node, version)
+) WITHOUT ROWID;
+INSERT INTO versions_3 SELECT node, version, txn, segment_len, segment_hash, total_len, root,
+    frontier FROM versions;
+DROP TABLE versions;
+ALTER TABLE versions_3 RENAME TO versions;
+CREATE TABLE frames_3 (
+    node INTEGER NOT NULL REFERENCES nodes(id),
+    raw_offset INTEGER NOT NULL,
+    raw_len INTEGER NOT NULL,
+    file_offset INTEGER NOT NULL,
+    file_len INTEGER NOT NULL,
+    codec INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    PRIMARY KEY (node, raw_offset)
+) WITHOUT ROWID;
+INSERT INTO frames_3 SELECT node, raw_offset, raw_len, file_offset, file_len, codec, generation
+    FROM frames;
+DROP INDEX frames_by_size;
+DROP TABLE frames;
+ALTER TABLE frames_3 RENAME TO frames;
+CREATE TABLE removed (
+    node INTEGER PRIMARY KEY,
+    txn INTEGER NOT NULL,
+    max_generation INTEGER NOT NULL
+);
+UPDATE settings SET value = '3' WHERE key = 'format_version';
+"#;
+
+/// Upgrades a format 1 or 2 catalog to format 3, each step in one transaction (a no-op if
+/// another process did it first), then rewrites the file once so freed pages can be given back
+/// later (incremental vacuum). Data files are untouched: format 1 wrote every frame of a node
+/// to its one data file, and formats 2 and 3 store frames alike.
 pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
-    conn.execute_batch("BEGIN IMMEDIATE")
-        .map_err(|e| at(path, e))?;
-    let result = (|| {
-        let version = setting(conn, path, "format_version")?;
-        if version.as_deref() == Some(&UPGRADABLE_FORMAT_VERSION.to_string()) {
-            conn.execute_batch(UPGRADE_FROM_1)
-                .map_err(|e| at(path, e))?;
-            tracing::info!(catalog = %path.display(), "upgraded the pond format from 1 to 2");
+    for (from, sql) in [(1u32, UPGRADE_FROM_1), (2, UPGRADE_FROM_2)] {
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| at(path, e))?;
+        let result = (|| {
+            let version = setting(conn, path, "format_version")?;
+            if version.as_deref() == Some(&from.to_string()) {
+                conn.execute_batch(sql).map_err(|e| at(path, e))?;
+                tracing::info!(
+                    catalog = %path.display(),
+                    "upgraded the pond format from {from} to {}",
+                    from + 1
+                );
+            }
+            conn.execute_batch("COMMIT").map_err(|e| at(path, e))
+        })();
+        if result.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+            return result;
         }
-        conn.execute_batch("COMMIT").map_err(|e| at(path, e))
-    })();
-    if result.is_err() {
-        let _ = conn.execute_batch("ROLLBACK");
     }
-    result
+    enable_incremental_vacuum(conn, path);
+    Ok(())
+}
+
+/// Switches an older catalog to incremental vacuum (a whole-file rewrite, once). Best effort and
+/// never waiting: while another process uses the catalog it is left for a later open, and
+/// nothing depends on it but how soon freed pages go back to the file system.
+pub(crate) fn enable_incremental_vacuum(conn: &Connection, path: &Path) {
+    let mode: i64 = conn
+        .query_row("PRAGMA auto_vacuum", [], |r| r.get(0))
+        .unwrap_or(2);
+    if mode == 2 {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
+    let vacuumed = conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM;");
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    match vacuumed {
+        Ok(()) => tracing::info!(
+            catalog = %path.display(),
+            "catalog rewritten for incremental vacuum in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Err(e) => tracing::info!(
+            catalog = %path.display(),
+            "catalog not rewritten for incremental vacuum now ({e}); a later open tries again"
+        ),
+    }
 }
 
 /// Reads one setting.

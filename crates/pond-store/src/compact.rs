@@ -1,4 +1,5 @@
-//! Compaction: merging runs of small frames into frames of up to [`MAX_FRAME_RAW`] raw bytes,
+//! Compaction: merging runs of small frames into frames of up to [`COMPACTED_FRAME_RAW`] raw
+//! bytes,
 //! across version boundaries, without changing a single content byte, hash or offset.
 //!
 //! Many small appends (a `follow` committing every few seconds) leave one small zstd frame per
@@ -11,7 +12,8 @@
 //!    generation. Everything from there to the end of that generation is the *suffix*. When
 //!    re-framing it would not lower the frame count, there is nothing to do.
 //! 2. **Layout** ([`layout`]): the suffix in raw order; runs of raw-adjacent small frames are
-//!    decoded and cut into frames of [`MAX_FRAME_RAW`] (the last one of a run shorter); a frame
+//!    decoded and cut into frames of [`COMPACTED_FRAME_RAW`] (the last one of a run shorter); a
+//!    frame
 //!    that is not small is copied as stored, unchanged.
 //! 3. **Write**: the new frames go to another writable generation of the node (or a new one,
 //!    unless the node has [`MAX_GENERATIONS`] already: then compaction waits for retired ones to
@@ -29,6 +31,11 @@
 //! change; only `frames`, `data_files` and `retired` rows do.
 
 use crate::data::{self, Frame, FrameEncoder, MAX_FRAME_RAW};
+
+/// Raw bytes of a frame compaction writes (the last of a run shorter). Larger than an append's
+/// [`MAX_FRAME_RAW`] so that a day of data needs few frame rows (about 30,000 for 120 GB), while
+/// reading any byte still decodes at most this much.
+pub const COMPACTED_FRAME_RAW: usize = 4 << 20;
 use crate::error::{IoContext, Result, StoreError};
 use crate::path::PondPath;
 use crate::txn::{Transaction, WriteTarget, insert_frames, set_data_len};
@@ -50,7 +57,8 @@ pub struct CompactLimits {
     /// Work per call: raw bytes re-encoded plus stored bytes copied. Bounds how long a caller
     /// holding the writer lock is busy.
     pub max_bytes: u64,
-    /// Frames with fewer raw bytes than this are merged (capped at [`MAX_FRAME_RAW`]).
+    /// Frames with fewer raw bytes than this are merged (capped at [`MAX_FRAME_RAW`], the
+    /// largest frame an append writes).
     pub min_frame: u64,
 }
 
@@ -83,12 +91,25 @@ impl CompactReport {
     }
 }
 
+/// Settings key: every file changed up to this transaction has been compacted.
+const COMPACTED_THROUGH_KEY: &str = "compacted_through_txn";
+
+/// What one compaction call did: the files compacted (by path) and whether everything that
+/// was to do is done (`false` when the budget ran out or a file waits for retired data files).
+#[derive(Clone, Debug, Default)]
+pub struct CompactPass {
+    pub files: Vec<(PondPath, CompactReport)>,
+    pub done: bool,
+}
+
 /// What one compaction step did.
 enum Step {
     /// Rewrote frames: the report and the work it cost.
     Compacted(CompactReport, u64),
-    /// Nothing worth doing now (or compaction waits for retired files to be removed).
+    /// Nothing worth doing now.
     Nothing,
+    /// Work that waits until retired data files are removed.
+    Waiting,
     /// There is work, but not within what is left of the budget.
     NeedsBudget,
 }
@@ -197,9 +218,9 @@ pub(crate) fn plan(frames: &[Frame], limits: &CompactLimits) -> Option<Plan> {
 }
 
 /// The new frames for `frames` (raw order): runs of raw-adjacent small frames become frames of
-/// [`MAX_FRAME_RAW`] bytes (the last of a run shorter), other frames are kept as they are.
+/// [`COMPACTED_FRAME_RAW`] bytes (the last of a run shorter), other frames are kept as they are.
 pub(crate) fn layout(frames: &[Frame], small: u64) -> Vec<Piece> {
-    let max = MAX_FRAME_RAW as u64;
+    let max = COMPACTED_FRAME_RAW as u64;
     let mut pieces = Vec::new();
     // The frame being gathered: raw start and length.
     let mut pending: Option<(u64, u64)> = None;
@@ -251,7 +272,7 @@ impl Transaction {
     ) -> Result<Option<CompactReport>> {
         Ok(match self.compact_step(node, limits, 0)? {
             Step::Compacted(report, _) => Some(report),
-            Step::Nothing | Step::NeedsBudget => None,
+            Step::Nothing | Step::Waiting | Step::NeedsBudget => None,
         })
     }
 
@@ -300,7 +321,7 @@ impl Transaction {
                         existing,
                         "compaction waits for retired data files to be removed"
                     );
-                    return Ok(Step::Nothing);
+                    return Ok(Step::Waiting);
                 }
                 generation
             }
@@ -366,6 +387,7 @@ impl Transaction {
             });
         };
         let lost = |detail: String| StoreError::Corrupt { node: id, detail };
+        let out_file = crate::txn::open_rw(&out.path)?;
         let mut encoder = FrameEncoder::new(compression, &out.path)?;
         let mut small_frames = plan.frames.iter().filter(|f| f.raw_len < small);
         let (mut stored, mut decoded, mut raw) = (Vec::new(), Vec::new(), Vec::new());
@@ -381,7 +403,7 @@ impl Transaction {
                     source
                         .read_exact_at(&mut stored, frame.file_offset)
                         .at(&source_path)?;
-                    out.file.write_all_at(&stored, end).at(&out.path)?;
+                    out_file.write_all_at(&stored, end).at(&out.path)?;
                     new_frames.push(Frame {
                         generation: target,
                         file_offset: end,
@@ -424,7 +446,7 @@ impl Transaction {
                         raw.extend_from_slice(&decoded[from..from + take]);
                     }
                     let (bytes, codec) = encoder.encode(&raw, &out.path)?;
-                    out.file.write_all_at(bytes, end).at(&out.path)?;
+                    out_file.write_all_at(bytes, end).at(&out.path)?;
                     new_frames.push(Frame {
                         raw_offset,
                         raw_len,
@@ -445,6 +467,8 @@ impl Transaction {
     /// `limits.max_bytes` of work is spent in this transaction. Returns each file compacted, by
     /// path; when the budget ran out, a call in a later transaction goes on, so a caller that
     /// wants everything done calls again (committing in between) until the list is empty.
+    /// Walks every file below `under`: [`Transaction::compact_changed`] looks only at what
+    /// changed.
     pub fn compact_all(
         &mut self,
         under: &PondPath,
@@ -461,7 +485,31 @@ impl Transaction {
                 .collect(),
             NodeKind::Factory => Vec::new(),
         };
-        let mut compacted = Vec::new();
+        Ok(self.compact_files(files, limits)?.files)
+    }
+
+    /// Compacts the files changed since the last call that finished (setting
+    /// `compacted_through_txn`), within `limits.max_bytes` of work. The cost follows what
+    /// changed, not the pond's size. When a call finishes its work, the next one starts from
+    /// the changes committed after this transaction began.
+    pub fn compact_changed(&mut self, limits: &CompactLimits) -> Result<CompactPass> {
+        let through = self.view.progress_setting(COMPACTED_THROUGH_KEY)?;
+        let files = self.view.files_changed_since(through)?;
+        let changed = !files.is_empty();
+        let pass = self.compact_files(files, limits)?;
+        let now_through = self.txn - 1;
+        if pass.done && changed && now_through > through {
+            self.set_setting(COMPACTED_THROUGH_KEY, &now_through.to_string())?;
+        }
+        Ok(pass)
+    }
+
+    /// Compacts `files` in order within the budget.
+    fn compact_files(&mut self, files: Vec<Node>, limits: &CompactLimits) -> Result<CompactPass> {
+        let mut pass = CompactPass {
+            done: true,
+            ..CompactPass::default()
+        };
         let mut spent = 0u64;
         for file in files {
             let mut merged: Option<CompactReport> = None;
@@ -476,6 +524,10 @@ impl Transaction {
                         }
                     }
                     Step::Nothing => break,
+                    Step::Waiting => {
+                        pass.done = false;
+                        break;
+                    }
                     Step::NeedsBudget => {
                         out_of_budget = true;
                         break;
@@ -483,13 +535,14 @@ impl Transaction {
                 }
             }
             if let Some(report) = merged {
-                compacted.push((file.path, report));
+                pass.files.push((file.path, report));
             }
             if out_of_budget {
+                pass.done = false;
                 break;
             }
         }
-        Ok(compacted)
+        Ok(pass)
     }
 }
 
@@ -538,7 +591,7 @@ mod tests {
 
     #[test]
     fn tiny_frames_merge_into_full_frames_across_versions() {
-        let frames = tiled(&[4 * KIB; 600], 0);
+        let frames = tiled(&[16 * KIB; 600], 0);
         let plan = plan(&frames, &CompactLimits::default()).unwrap();
         assert_eq!(plan.source, 0);
         assert_eq!(plan.keep_len, 0);
@@ -546,9 +599,9 @@ mod tests {
         assert_eq!(
             covered(&plan.pieces),
             [
-                (0, 1 << 20),
-                (1 << 20, 1 << 20),
-                (2 << 20, 600 * 4 * KIB - (2 << 20))
+                (0, 4 << 20),
+                (4 << 20, 4 << 20),
+                (8 << 20, 600 * 16 * KIB - (8 << 20))
             ]
         );
     }
@@ -647,7 +700,7 @@ mod tests {
                 match *piece {
                     Piece::Copy(f) => prop_assert!(f.raw_len >= small),
                     Piece::Encode { raw_len, .. } => {
-                        prop_assert!(raw_len > 0 && raw_len <= MAX_FRAME_RAW as u64)
+                        prop_assert!(raw_len > 0 && raw_len <= COMPACTED_FRAME_RAW as u64)
                     }
                 }
             }

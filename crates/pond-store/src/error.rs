@@ -14,7 +14,7 @@ pub enum StoreError {
     #[error("{dir} is already a pond")]
     AlreadyAPond { dir: PathBuf },
     #[error(
-        "pond {dir} has format version {found}; this build reads version {supported} (and upgrades version 1)"
+        "pond {dir} has format version {found}; this build reads version {supported} (and upgrades versions 1 and 2)"
     )]
     UnsupportedFormat {
         dir: PathBuf,
@@ -47,6 +47,22 @@ pub enum StoreError {
         holder: String,
         waited_secs: u64,
     },
+    #[error("{path} is being run by another process (pid {holder}); gave up after {waited_secs} s")]
+    NodeBusy {
+        path: String,
+        holder: String,
+        waited_secs: u64,
+    },
+    #[error(
+        "{path}: version {version} was folded into version {into} (see `pond settings`: history)"
+    )]
+    FoldedVersion {
+        path: String,
+        version: u64,
+        into: u64,
+    },
+    #[error("invalid setting {key}: {reason}")]
+    InvalidSetting { key: String, reason: String },
     #[error("catalog {path}: {source}")]
     Catalog {
         path: PathBuf,

@@ -5,15 +5,42 @@
 //! every snapshot holds shared) and, only while a write transaction is open or after one was
 //! interrupted, `journal` (the nodes whose data files it touched).
 
-use crate::catalog::{self, CATALOG_FILE, FORMAT_VERSION, UPGRADABLE_FORMAT_VERSION};
+use crate::catalog::{self, CATALOG_FILE, FORMAT_VERSION, OLDEST_UPGRADABLE_FORMAT};
 use crate::data::Compression;
 use crate::error::{IoContext, Result, StoreError};
-use crate::lock::{ReaderLock, WriterLock};
+use crate::lock::{NodeLock, ReaderLock, WriterLock};
 use crate::txn::Transaction;
 use crate::view::{Snapshot, View};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+/// Where transaction times come from: the system clock, or a clock a test or a simulation sets.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> SystemTime + Send + Sync>);
+
+impl Clock {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(Arc::new(SystemTime::now))
+    }
+
+    /// A clock that reads `now`.
+    pub fn new(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// The current time.
+    pub fn now(&self) -> SystemTime {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Clock")
+    }
+}
 
 /// An opened pond directory.
 #[derive(Debug, Clone)]
@@ -21,6 +48,7 @@ pub struct Pond {
     dir: PathBuf,
     catalog_path: PathBuf,
     compression: Compression,
+    clock: Clock,
 }
 
 impl Pond {
@@ -53,8 +81,10 @@ impl Pond {
         let conn = catalog::open(&catalog_path, false)?;
         let version = catalog::setting(&conn, &catalog_path, "format_version")?;
         match version.as_deref().and_then(|v| v.parse::<u32>().ok()) {
-            Some(FORMAT_VERSION) => {}
-            Some(UPGRADABLE_FORMAT_VERSION) => catalog::upgrade(&conn, &catalog_path)?,
+            Some(FORMAT_VERSION) => catalog::enable_incremental_vacuum(&conn, &catalog_path),
+            Some(found) if (OLDEST_UPGRADABLE_FORMAT..FORMAT_VERSION).contains(&found) => {
+                catalog::upgrade(&conn, &catalog_path)?
+            }
             _ => {
                 return Err(StoreError::UnsupportedFormat {
                     dir: dir.to_path_buf(),
@@ -71,7 +101,19 @@ impl Pond {
             dir: dir.to_path_buf(),
             catalog_path,
             compression,
+            clock: Clock::system(),
         })
+    }
+
+    /// This pond with transaction times read from `clock` (tests and simulations).
+    pub fn with_clock(mut self, clock: Clock) -> Pond {
+        self.clock = clock;
+        self
+    }
+
+    /// The clock transactions take their time from.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     /// The pond directory.
@@ -108,7 +150,37 @@ impl Pond {
         let lock = WriterLock::acquire(&self.dir, lock_timeout)?;
         let conn = catalog::open(&self.catalog_path, false)?;
         let view = View::new(conn, self.dir.clone(), self.catalog_path.clone(), None);
-        Transaction::begin(view, lock, argv, self.compression)
+        Transaction::begin(view, lock, argv, self.compression, self.clock.clone())
+    }
+
+    /// Moves the catalog's write-ahead log into the catalog and empties it, when no reader is in
+    /// the way (best effort: a busy catalog keeps its log for a later checkpoint).
+    pub fn checkpoint(&self) -> Result<()> {
+        let conn = catalog::open(&self.catalog_path, false)?;
+        let _ = conn.busy_timeout(Duration::ZERO);
+        let _: rusqlite::Result<()> =
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        Ok(())
+    }
+
+    /// Bytes the catalog takes on disk (with its write-ahead log).
+    pub fn catalog_bytes(&self) -> u64 {
+        ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut name = self.catalog_path.clone().into_os_string();
+                name.push(suffix);
+                std::fs::metadata(name).ok()
+            })
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Takes the run lock of factory node `id` (named `path` in errors), waiting up to
+    /// `timeout` for another run of it to end. Held while a run reads outside the writer lock
+    /// and commits later, so two runs of one node never interleave.
+    pub fn lock_node(&self, id: i64, path: &str, timeout: Duration) -> Result<NodeLock> {
+        NodeLock::acquire(&self.dir, id, path, timeout)
     }
 }
 

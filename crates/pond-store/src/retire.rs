@@ -12,13 +12,27 @@
 //! snapshot opened afterwards sees a state that no longer references them. The file is cut or
 //! removed (and `data/` fsynced) before the row is deleted, so a crash in between only repeats
 //! the work. Bytes that no commit ever referenced (this transaction's own) are cut at once.
+//!
+//! A file node removed by [`Transaction::remove_file`] (retention) goes the same way: its rows
+//! go at once and a `removed(node, txn, max_generation)` row stands for its data files and
+//! outboard, which a later writer deletes under the same rule.
 
 use crate::data;
 use crate::error::{Result, StoreError};
 use crate::lock::NoReaders;
 use crate::txn::{Transaction, remove_if_exists, truncate_if_longer};
+use crate::view::{Node, NodeKind};
 use rusqlite::params;
 use serde::Serialize;
+
+/// A file removed by [`Transaction::remove_file`]: what it held, for the record.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RemovedFile {
+    pub path: String,
+    pub bytes: u64,
+    /// BLAKE3 of its last version (of the empty string when it had none).
+    pub blake3: String,
+}
 
 /// What [`Transaction::collect_garbage`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -34,6 +48,13 @@ pub struct GarbageReport {
 }
 
 impl GarbageReport {
+    /// Adds the counts of removed nodes' files.
+    fn add_removed(&mut self, removed: GarbageReport) {
+        self.removed_files += removed.removed_files;
+        self.freed_bytes += removed.freed_bytes;
+        self.waiting += removed.waiting;
+    }
+
     /// Adds `other` to this report (`waiting` is the latest count, not a sum).
     pub fn add(&mut self, other: &GarbageReport) {
         self.removed_files += other.removed_files;
@@ -43,11 +64,176 @@ impl GarbageReport {
     }
 }
 
+impl crate::View {
+    /// Retired data files and removed nodes whose files wait for a later writer.
+    pub fn pending_garbage(&self) -> Result<u64> {
+        self.row(
+            "SELECT (SELECT count(*) FROM retired) + (SELECT count(*) FROM removed)",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(|e| self.db(e))
+    }
+}
+
 impl Transaction {
-    /// Removes every data file, or file tail, retired by an earlier commit, if no snapshot is
-    /// open anywhere; otherwise leaves them for a later writer and counts them as waiting.
+    /// Removes every data file, or file tail, retired by an earlier commit, and the files of
+    /// nodes removed by an earlier commit, if no snapshot is open anywhere; otherwise leaves
+    /// them for a later writer and counts them as waiting.
     pub fn collect_garbage(&mut self) -> Result<GarbageReport> {
-        self.collect_garbage_of(None)
+        let mut report = self.collect_garbage_of(None)?;
+        report.add_removed(self.collect_removed()?);
+        Ok(report)
+    }
+
+    /// Removes file `node` and its whole history: its entry, versions, frames, state and
+    /// data files (those once no snapshot can read them, see [`Transaction::collect_garbage`]).
+    /// For retention: the caller decides that nothing needs the content any more.
+    pub fn remove_file(&mut self, node: &Node) -> Result<RemovedFile> {
+        if node.kind != NodeKind::File {
+            return Err(StoreError::NotAFile {
+                path: node.path.to_string(),
+            });
+        }
+        let latest = self.view.latest_version(node.id)?;
+        let max_generation: i64 = self
+            .view
+            .row(
+                "SELECT max(g) FROM (SELECT max(generation) AS g FROM data_files WHERE node = ?1
+                 UNION ALL SELECT max(generation) FROM retired WHERE node = ?1)",
+                [node.id],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map_err(|e| self.view.db(e))?
+            .unwrap_or(0);
+        for sql in [
+            "DELETE FROM entries WHERE child = ?1",
+            "DELETE FROM node_state WHERE node = ?1",
+            "DELETE FROM versions WHERE node = ?1",
+            "DELETE FROM frames WHERE node = ?1",
+            "DELETE FROM data_files WHERE node = ?1",
+            "DELETE FROM retired WHERE node = ?1",
+            "DELETE FROM nodes WHERE id = ?1",
+        ] {
+            self.view
+                .conn
+                .execute(sql, [node.id])
+                .map_err(|e| self.view.db(e))?;
+        }
+        self.view
+            .conn
+            .execute(
+                "INSERT INTO removed (node, txn, max_generation) VALUES (?1, ?2, ?3)",
+                params![node.id, self.txn, max_generation],
+            )
+            .map_err(|e| self.view.db(e))?;
+        // Bytes this transaction wrote for it are covered by the `removed` row too.
+        self.open.remove(&node.id);
+        self.changed = true;
+        Ok(RemovedFile {
+            path: node.path.to_string(),
+            bytes: latest.as_ref().map_or(0, |v| v.total_len),
+            blake3: latest
+                .map_or_else(|| blake3::hash(b""), |v| v.root)
+                .to_hex()
+                .to_string(),
+        })
+    }
+
+    /// Deletes the data files and outboards of nodes removed by earlier commits, if no
+    /// snapshot is open.
+    fn collect_removed(&mut self) -> Result<GarbageReport> {
+        let rows: Vec<(i64, i64)> = {
+            let mut stmt = self
+                .view
+                .conn
+                .prepare_cached("SELECT node, max_generation FROM removed WHERE txn < ?1")
+                .map_err(|e| self.view.db(e))?;
+            let rows = stmt
+                .query_map([self.txn], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| self.view.db(e))?;
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(|e| self.view.db(e))?
+        };
+        let mut report = GarbageReport::default();
+        if rows.is_empty() {
+            return Ok(report);
+        }
+        let Some(no_readers) = NoReaders::try_acquire(&self.view.dir)? else {
+            report.waiting = rows.len() as u64;
+            return Ok(report);
+        };
+        for &(id, max_generation) in &rows {
+            let mut paths: Vec<std::path::PathBuf> = (0..=max_generation)
+                .map(|g| data::data_path(&self.view.dir, id, g))
+                .collect();
+            paths.push(data::outboard_path(&self.view.dir, id));
+            for path in paths {
+                match std::fs::metadata(&path) {
+                    Ok(meta) => {
+                        remove_if_exists(&path)?;
+                        report.removed_files += 1;
+                        report.freed_bytes += meta.len();
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(source) => return Err(StoreError::Io { path, source }),
+                }
+            }
+        }
+        crate::pond::sync_dir(&self.view.dir.join("data"))?;
+        drop(no_readers);
+        for &(id, _) in &rows {
+            self.view
+                .conn
+                .execute("DELETE FROM removed WHERE node = ?1", [id])
+                .map_err(|e| self.view.db(e))?;
+        }
+        self.removed_files = true;
+        self.changed = true;
+        Ok(report)
+    }
+
+    /// Gives the catalog's free pages (left by folding and removals) back to the file system;
+    /// returns how many. Needs nothing else in the transaction to be worth committing.
+    pub fn release_free_pages(&mut self) -> Result<u64> {
+        let free: u64 = self
+            .view
+            .row("PRAGMA freelist_count", [], |r| r.get(0))
+            .map_err(|e| self.view.db(e))?;
+        if free > 0 {
+            // Each step of the pragma frees pages; it is done when it returns no more rows.
+            let mut stmt = self
+                .view
+                .conn
+                .prepare("PRAGMA incremental_vacuum")
+                .map_err(|e| self.view.db(e))?;
+            let mut rows = stmt.query([]).map_err(|e| self.view.db(e))?;
+            while rows.next().map_err(|e| self.view.db(e))?.is_some() {}
+            self.changed = true;
+        }
+        Ok(free)
+    }
+
+    /// Removes directory `dir` if it is empty (no-op otherwise); returns whether it did.
+    pub fn remove_empty_dir(&mut self, dir: &Node) -> Result<bool> {
+        if dir.kind != NodeKind::Dir || dir.id == crate::catalog::ROOT_ID {
+            return Ok(false);
+        }
+        if !self.view.children(dir)?.is_empty() {
+            return Ok(false);
+        }
+        for sql in [
+            "DELETE FROM entries WHERE child = ?1",
+            "DELETE FROM node_state WHERE node = ?1",
+            "DELETE FROM nodes WHERE id = ?1",
+        ] {
+            self.view
+                .conn
+                .execute(sql, [dir.id])
+                .map_err(|e| self.view.db(e))?;
+        }
+        self.changed = true;
+        Ok(true)
     }
 
     /// [`Transaction::collect_garbage`] for one node, or for all.

@@ -16,6 +16,7 @@ use crate::data::{self, Compression, SegmentTarget};
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::WriterLock;
 use crate::path::PondPath;
+use crate::pond::Clock;
 use crate::view::{Node, NodeKind, Version, View};
 use rusqlite::{OptionalExtension, params};
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,9 +27,10 @@ use std::path::PathBuf;
 /// Name of the file listing nodes whose data files an open (or interrupted) transaction touched.
 const JOURNAL_FILE: &str = "journal";
 
-/// A data file generation opened for writing in this transaction.
+/// A data file generation written in this transaction. Files are opened for each write and
+/// closed after it, so a transaction touching thousands of files holds no descriptor per file;
+/// the commit opens each once more to cut and fsync it.
 pub(crate) struct OpenGeneration {
-    pub(crate) file: File,
     pub(crate) path: PathBuf,
     /// Length at the last commit (0 for a generation this transaction created): readers of
     /// older states may read up to here, so the file is never cut below it in this transaction.
@@ -39,7 +41,6 @@ pub(crate) struct OpenGeneration {
 
 /// A file node whose data this transaction writes: its outboard and the generations it opened.
 pub(crate) struct OpenNode {
-    pub(crate) outboard: File,
     pub(crate) outboard_path: PathBuf,
     pub(crate) generations: BTreeMap<i64, OpenGeneration>,
 }
@@ -59,6 +60,7 @@ pub struct Transaction {
     pub(crate) txn: u64,
     argv: Vec<String>,
     pub(crate) compression: Compression,
+    clock: Clock,
     pub(crate) open: BTreeMap<i64, OpenNode>,
     pub(crate) changed: bool,
     /// Retired files were removed or cut: `data/` is fsynced before the commit.
@@ -72,6 +74,7 @@ impl Transaction {
         lock: WriterLock,
         argv: Vec<String>,
         compression: Compression,
+        clock: Clock,
     ) -> Result<Self> {
         view.conn
             .execute_batch("BEGIN IMMEDIATE")
@@ -82,6 +85,7 @@ impl Transaction {
             _lock: lock,
             argv,
             compression,
+            clock,
             open: BTreeMap::new(),
             changed: false,
             removed_files: false,
@@ -99,6 +103,23 @@ impl Transaction {
     /// True once anything has been changed.
     pub fn has_changes(&self) -> bool {
         self.changed
+    }
+
+    /// The time this transaction records (the pond's clock, now).
+    pub fn now(&self) -> std::time::SystemTime {
+        self.clock.now()
+    }
+
+    /// Records that node `id`'s content or name changed in this transaction (the change index
+    /// downstream runs and compaction start from).
+    pub(crate) fn touch(&mut self, id: i64) -> Result<()> {
+        self.view
+            .conn
+            .prepare_cached("UPDATE nodes SET changed_txn = ?2 WHERE id = ?1")
+            .and_then(|mut s| s.execute(params![id, self.txn]))
+            .map_err(|e| self.view.db(e))?;
+        self.changed = true;
+        Ok(())
     }
 
     /// Cuts data files touched by an interrupted transaction back to their committed lengths and
@@ -165,7 +186,7 @@ impl Transaction {
     fn insert_node(&mut self, parent: i64, name: &str, kind: NodeKind) -> Result<i64> {
         let conn = &self.view.conn;
         conn.execute(
-            "INSERT INTO nodes (kind, created_txn) VALUES (?1, ?2)",
+            "INSERT INTO nodes (kind, created_txn, changed_txn) VALUES (?1, ?2, ?2)",
             params![kind.as_str(), self.txn],
         )
         .map_err(|e| self.view.db(e))?;
@@ -306,7 +327,17 @@ impl Transaction {
                 params![dir.id, name, node.id],
             )
             .map_err(|e| self.view.db(e))?;
-        self.changed = true;
+        self.touch(node.id)?;
+        if node.kind == NodeKind::Dir {
+            // Every path below changes too.
+            let moved = Node {
+                path: to.clone(),
+                ..node.clone()
+            };
+            for below in self.view.walk(&moved)? {
+                self.touch(below.id)?;
+            }
+        }
         Ok(Node {
             path: to.clone(),
             ..node
@@ -365,20 +396,33 @@ impl Transaction {
         Ok(())
     }
 
-    /// Opens the outboard of `id` for writing (journaling the node first).
+    /// Removes the value of node `id` under `key`, if any.
+    pub fn delete_state(&mut self, id: i64, key: &str) -> Result<()> {
+        let deleted = self
+            .view
+            .conn
+            .prepare_cached("DELETE FROM node_state WHERE node = ?1 AND key = ?2")
+            .and_then(|mut s| s.execute(params![id, key]))
+            .map_err(|e| self.view.db(e))?;
+        if deleted > 0 {
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    /// Notes that this transaction writes data files of `id` (journaling the node first) and
+    /// cuts its outboard to the committed length.
     fn open_node(&mut self, id: i64) -> Result<&mut OpenNode> {
         if !self.open.contains_key(&id) {
             let len = self.view.file_len(id)?;
             self.journal(id)?;
             let outboard_path = data::outboard_path(&self.view.dir, id);
-            let outboard = open_rw(&outboard_path)?;
-            outboard
+            open_rw(&outboard_path)?
                 .set_len(pond_hash::stable_outboard_len(len))
                 .at(&outboard_path)?;
             self.open.insert(
                 id,
                 OpenNode {
-                    outboard,
                     outboard_path,
                     generations: BTreeMap::new(),
                 },
@@ -405,13 +449,11 @@ impl Transaction {
                 .map_or(0, |(_, len)| len);
             let path = data::data_path(&self.view.dir, id, generation);
             let node = self.open_node(id)?;
-            let file = open_rw(&path)?;
             // Cuts what an interrupted writer may have left (the journal names this node).
-            file.set_len(committed_len).at(&path)?;
+            open_rw(&path)?.set_len(committed_len).at(&path)?;
             node.generations.insert(
                 generation,
                 OpenGeneration {
-                    file,
                     path,
                     committed_len,
                     len: committed_len,
@@ -498,17 +540,20 @@ impl Transaction {
                 detail: format!("generation {generation} vanished from the open set"),
             });
         };
+        let data_file = open_rw(&data.path)?;
+        let outboard_file = open_rw(&open.outboard_path)?;
         let target = SegmentTarget {
-            data: &data.file,
+            data: &data_file,
             data_path: &data.path,
             generation,
             data_offset: data.len,
-            outboard: &open.outboard,
+            outboard: &outboard_file,
             outboard_path: &open.outboard_path,
             compression,
         };
         let written = data::write_segment(source, limit, &mut hasher, &target)?;
         data.len = written.data_end;
+        drop((data_file, outboard_file));
 
         let conn = &self.view.conn;
         let db = |e| crate::catalog::at(&self.view.catalog_path, e);
@@ -519,7 +564,7 @@ impl Transaction {
             version: latest.as_ref().map_or(1, |v| v.version + 1),
             txn: self.txn,
             segment_len: written.segment_len,
-            segment_hash: written.segment_hash,
+            segment_hash: Some(written.segment_hash),
             total_len: hasher.len(),
             root: hasher.root(),
             frontier: hasher.frontier_cvs(),
@@ -533,7 +578,7 @@ impl Transaction {
                 version.version,
                 version.txn,
                 version.segment_len,
-                version.segment_hash.as_bytes(),
+                written.segment_hash.as_bytes(),
                 version.total_len,
                 version.root.as_bytes(),
                 version.frontier
@@ -541,7 +586,7 @@ impl Transaction {
         )
         .map_err(db)?;
         set_data_len(conn, node.id, generation, written.data_end).map_err(db)?;
-        self.changed = true;
+        self.touch(node.id)?;
         Ok(version)
     }
 
@@ -557,16 +602,17 @@ impl Transaction {
             for data in open.generations.values() {
                 // Bytes up to the committed length stay: an older snapshot may read a retired
                 // tail until a later writer removes it.
-                data.file
-                    .set_len(data.len.max(data.committed_len))
+                let file = open_rw(&data.path)?;
+                file.set_len(data.len.max(data.committed_len))
                     .at(&data.path)?;
-                data.file.sync_all().at(&data.path)?;
+                file.sync_all().at(&data.path)?;
             }
             let len = self.view.file_len(id)?;
-            open.outboard
+            let outboard = open_rw(&open.outboard_path)?;
+            outboard
                 .set_len(pond_hash::stable_outboard_len(len))
                 .at(&open.outboard_path)?;
-            open.outboard.sync_all().at(&open.outboard_path)?;
+            outboard.sync_all().at(&open.outboard_path)?;
             new_files = true;
         }
         if new_files {
@@ -576,8 +622,8 @@ impl Transaction {
         self.view
             .conn
             .execute(
-                "INSERT INTO txns (txn, time, argv, summary) VALUES (?1, ?2, ?3, ?4)",
-                params![self.txn, crate::now_rfc3339(), argv, summary],
+                "INSERT INTO txns (txn, time, argv, summary, last_txn) VALUES (?1, ?2, ?3, ?4, ?1)",
+                params![self.txn, crate::rfc3339(self.clock.now()), argv, summary],
             )
             .map_err(|e| self.view.db(e))?;
         self.view
@@ -625,7 +671,7 @@ impl std::ops::Deref for Transaction {
     }
 }
 
-fn open_rw(path: &std::path::Path) -> Result<File> {
+pub(crate) fn open_rw(path: &std::path::Path) -> Result<File> {
     OpenOptions::new()
         .read(true)
         .write(true)

@@ -3,7 +3,8 @@
 //! For each file the content is streamed once, frame by frame, through a fresh incremental
 //! hasher. A frame may span versions (after compaction), so each frame's bytes are fed in pieces
 //! cut at version boundaries; at every boundary the recorded cumulative length, cumulative root,
-//! segment hash and tree frontier are compared; the stable outboard the hasher emits is compared
+//! segment hash (where recorded: folded versions have none) and length, and tree frontier are
+//! compared; the stable outboard the hasher emits is compared
 //! with `data/<node>.obao` as it goes. The frame index is checked too: every frame lies within
 //! its data file generation's committed length and no two frames of a generation overlap.
 //! Cost: one pass over the content, memory bounded by a frame.
@@ -255,10 +256,21 @@ fn check_boundaries<'a>(
                 format!("content hash {} != recorded {}", hasher.root(), v.root),
             ));
         }
-        if segment.finalize() != v.segment_hash {
+        // A folded version records no segment hash; its segment is still checked by length.
+        if v.segment_hash.is_some_and(|h| h != segment.finalize()) {
             return Err(problem(
                 at,
                 "segment hash differs from the recorded one".to_string(),
+            ));
+        }
+        if v.segment_len != segment.count() {
+            return Err(problem(
+                at,
+                format!(
+                    "segment length {} differs from the recorded {}",
+                    segment.count(),
+                    v.segment_len
+                ),
             ));
         }
         if hasher.frontier_cvs() != v.frontier {

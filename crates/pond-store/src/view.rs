@@ -58,26 +58,38 @@ pub struct Node {
     pub path: PondPath,
 }
 
-/// One version of a file: the content is segments 1..=version back to back.
+/// One version of a file. Version numbers count appends; the content of version N is every
+/// segment up to and including N's. Once history is folded (`history.rs`), some numbers are
+/// gone: a kept version's segment then covers every append since the previous kept version,
+/// and its segment hash is not recorded.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Version {
     pub version: u64,
     pub txn: u64,
     pub segment_len: u64,
-    pub segment_hash: blake3::Hash,
+    /// BLAKE3 of this version's segment alone; `None` for a folded version.
+    pub segment_hash: Option<blake3::Hash>,
     pub total_len: u64,
     /// Standard BLAKE3 of the whole content at this version.
     pub root: blake3::Hash,
     pub(crate) frontier: Vec<u8>,
 }
 
-/// A committed transaction.
+/// A committed transaction, or a run of old ones folded into one record (`history.rs`).
 #[derive(Clone, Debug, Serialize)]
 pub struct TxnRecord {
+    /// The transaction's number (the first one's, when folded).
     pub txn: u64,
+    /// When it committed (the last one's time, when folded).
     pub time: String,
+    /// The command that made it (empty when folded: see `folded.commands`).
     pub argv: Vec<String>,
     pub summary: String,
+    /// The last transaction number this record covers (`txn` itself unless folded).
+    pub last_txn: u64,
+    /// What a folded record stands for; `None` for a single transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<crate::history::Folded>,
 }
 
 /// A factory node: which factory, and its config text as written (not env-expanded).
@@ -152,8 +164,51 @@ impl View {
 
     /// The number of the last committed transaction (0 for a new pond).
     pub fn last_txn(&self) -> Result<u64> {
-        self.row("SELECT coalesce(max(txn), 0) FROM txns", [], |r| r.get(0))
-            .map_err(|e| self.db(e))
+        // Records do not overlap, so the newest record ends with the last transaction.
+        self.row(
+            "SELECT last_txn FROM txns ORDER BY txn DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map(|last| last.unwrap_or(0))
+        .map_err(|e| self.db(e))
+    }
+
+    /// Whether node `id` exists.
+    pub fn node_exists(&self, id: i64) -> Result<bool> {
+        self.row("SELECT count(*) FROM nodes WHERE id = ?1", [id], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n > 0)
+        .map_err(|e| self.db(e))
+    }
+
+    /// File nodes whose content or path changed in a transaction after `txn`, by id: found by
+    /// index, so the cost follows what changed, not what the pond holds.
+    pub fn files_changed_since(&self, txn: u64) -> Result<Vec<Node>> {
+        let ids: Vec<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT id FROM nodes WHERE changed_txn > ?1 AND kind = 'file' ORDER BY id",
+                )
+                .map_err(|e| self.db(e))?;
+            let rows = stmt
+                .query_map([txn], |r| r.get(0))
+                .map_err(|e| self.db(e))?;
+            rows.collect::<std::result::Result<_, _>>()
+                .map_err(|e| self.db(e))?
+        };
+        ids.into_iter()
+            .map(|id| {
+                Ok(Node {
+                    id,
+                    kind: NodeKind::File,
+                    path: self.path_of(id)?,
+                })
+            })
+            .collect()
     }
 
     /// The node at `path`, if any.
@@ -263,7 +318,6 @@ impl View {
     /// within a component, `**` across components, `[..]`, `{a,b}`) it selects every node below
     /// the pattern's fixed prefix whose path matches.
     pub fn select(&self, pattern: &str) -> Result<Vec<Node>> {
-        const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
         if !pattern.contains(GLOB_CHARS) {
             let node = self.resolve(&PondPath::parse(pattern)?)?;
             return if node.kind == NodeKind::Dir {
@@ -272,19 +326,7 @@ impl View {
                 Ok(vec![node])
             };
         }
-        let absolute = if pattern.starts_with('/') {
-            pattern.to_string()
-        } else {
-            format!("/{pattern}")
-        };
-        let matcher = globset::GlobBuilder::new(&absolute)
-            .literal_separator(true)
-            .build()
-            .map_err(|e| StoreError::InvalidGlob {
-                pattern: pattern.to_string(),
-                reason: e.kind().to_string(),
-            })?
-            .compile_matcher();
+        let (absolute, matcher) = glob_matcher(pattern)?;
         // Walk only below the components that hold no glob characters.
         let fixed: Vec<&str> = absolute
             .trim_start_matches('/')
@@ -303,6 +345,17 @@ impl View {
             .into_iter()
             .filter(|node| matcher.is_match(node.path.to_string()))
             .collect())
+    }
+
+    /// Whether `path` is among what [`View::select`] selects for `pattern`, without walking:
+    /// a glob matches the path, a plain path names it or its parent directory.
+    pub fn selects(pattern: &str, path: &PondPath) -> Result<bool> {
+        if !pattern.contains(GLOB_CHARS) {
+            let named = PondPath::parse(pattern)?;
+            return Ok(*path == named || path.parent().as_ref() == Some(&named));
+        }
+        let (_, matcher) = glob_matcher(pattern)?;
+        Ok(matcher.is_match(path.to_string()))
     }
 
     /// The current path of a node id.
@@ -368,10 +421,27 @@ impl View {
         .map_err(|e| self.db(e))?
         .map_or_else(
             || {
+                let latest = self.latest_version(node.id)?.map_or(0, |v| v.version);
+                if number > 0 && number < latest {
+                    // Numbers below the latest existed: this one was folded into the next kept.
+                    let into = self
+                        .row(
+                            "SELECT min(version) FROM versions WHERE node = ?1 AND version > ?2",
+                            params![node.id, number],
+                            |r| r.get::<_, Option<u64>>(0),
+                        )
+                        .map_err(|e| self.db(e))?
+                        .unwrap_or(latest);
+                    return Err(StoreError::FoldedVersion {
+                        path: node.path.to_string(),
+                        version: number,
+                        into,
+                    });
+                }
                 Err(StoreError::NoSuchVersion {
                     path: node.path.to_string(),
                     version: number,
-                    latest: self.latest_version(node.id)?.map_or(0, |v| v.version),
+                    latest,
                 })
             },
             Ok,
@@ -554,35 +624,20 @@ impl View {
         })
     }
 
-    /// Committed transactions, newest first.
+    /// Committed transactions, newest first; folded runs of old ones come as one record each.
     pub fn transactions(&self, limit: Option<u64>) -> Result<Vec<TxnRecord>> {
         let mut stmt = self
             .conn
-            .prepare("SELECT txn, time, argv, summary FROM txns ORDER BY txn DESC LIMIT ?1")
+            .prepare(
+                "SELECT txn, time, argv, summary, last_txn, folded FROM txns
+                 ORDER BY txn DESC LIMIT ?1",
+            )
             .map_err(|e| self.db(e))?;
         let limit = limit.map_or(-1, |l| i64::try_from(l).unwrap_or(i64::MAX));
         let rows = stmt
-            .query_map([limit], |r| {
-                Ok((
-                    r.get::<_, u64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                ))
-            })
+            .query_map([limit], txn_record_from_row)
             .map_err(|e| self.db(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (txn, time, argv, summary) = row.map_err(|e| self.db(e))?;
-            let argv = serde_json::from_str(&argv).unwrap_or_else(|_| vec![argv]);
-            out.push(TxnRecord {
-                txn,
-                time,
-                argv,
-                summary,
-            });
-        }
-        Ok(out)
+        rows.map(|r| r.map_err(|e| self.db(e))).collect()
     }
 
     /// The factory and config of a factory node.
@@ -654,6 +709,27 @@ impl View {
     }
 }
 
+/// Characters that make a pattern a glob.
+const GLOB_CHARS: &[char] = &['*', '?', '[', '{'];
+
+/// The absolute form of `pattern` and its matcher (`*` stays within a path component).
+fn glob_matcher(pattern: &str) -> Result<(String, globset::GlobMatcher)> {
+    let absolute = if pattern.starts_with('/') {
+        pattern.to_string()
+    } else {
+        format!("/{pattern}")
+    };
+    let matcher = globset::GlobBuilder::new(&absolute)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| StoreError::InvalidGlob {
+            pattern: pattern.to_string(),
+            reason: e.kind().to_string(),
+        })?
+        .compile_matcher();
+    Ok((absolute, matcher))
+}
+
 fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
     let hash = |i: usize| -> rusqlite::Result<blake3::Hash> {
         let bytes: Vec<u8> = r.get(i)?;
@@ -666,14 +742,31 @@ fn version_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Version> {
         })?;
         Ok(blake3::Hash::from_bytes(array))
     };
+    let segment_hash = match r.get_ref(3)? {
+        rusqlite::types::ValueRef::Null => None,
+        _ => Some(hash(3)?),
+    };
     Ok(Version {
         version: r.get(0)?,
         txn: r.get(1)?,
         segment_len: r.get(2)?,
-        segment_hash: hash(3)?,
+        segment_hash,
         total_len: r.get(4)?,
         root: hash(5)?,
         frontier: r.get(6)?,
+    })
+}
+
+pub(crate) fn txn_record_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TxnRecord> {
+    let argv: String = r.get(2)?;
+    let folded: Option<String> = r.get(5)?;
+    Ok(TxnRecord {
+        txn: r.get(0)?,
+        time: r.get(1)?,
+        argv: serde_json::from_str(&argv).unwrap_or_else(|_| vec![argv]),
+        summary: r.get(3)?,
+        last_txn: r.get(4)?,
+        folded: folded.and_then(|text| serde_json::from_str(&text).ok()),
     })
 }
 

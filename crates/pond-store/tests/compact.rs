@@ -171,7 +171,7 @@ fn assert_no_stray_files(pond: &Pond, nodes: &[&Node]) {
     assert_eq!(on_disk, expected);
 }
 
-/// 500 versions of 3 KiB: one frame each.
+/// `count` versions of 3 KiB: one frame each.
 fn tiny_versions(pond: &Pond, model: &mut Model, count: usize, seed: u64) {
     let mut txn = begin(pond);
     for i in 0..count {
@@ -186,20 +186,21 @@ fn tiny_versions(pond: &Pond, model: &mut Model, count: usize, seed: u64) {
 fn many_tiny_versions_compact_into_full_frames() {
     let (_dir, pond) = new_pond(Compression::Zstd(1));
     let mut model = Model::create(&pond, "/f");
-    tiny_versions(&pond, &mut model, 500, 1);
+    tiny_versions(&pond, &mut model, 1500, 1);
     let id = model.node.id;
     let outboard = model.outboard(&pond);
     let before = pond.snapshot().unwrap().storage(id).unwrap();
-    assert_eq!(before.frames, 500);
+    assert_eq!(before.frames, 1500);
 
     let mut txn = begin(&pond);
     let report = txn
         .compact(&model.node, &CompactLimits::default())
         .unwrap()
         .unwrap();
-    assert_eq!(report.frames_before, 500);
+    assert_eq!(report.frames_before, 1500);
+    // 4 MiB and the rest.
     assert_eq!(report.frames_after, 2);
-    assert_eq!(report.raw_bytes, 500 * 3 * KIB as u64);
+    assert_eq!(report.raw_bytes, 1500 * 3 * KIB as u64);
     assert_eq!(report.stored_bytes_before, before.stored_bytes);
     assert!(report.stored_bytes_after < report.stored_bytes_before);
     // Nothing left to do, in the same transaction.
@@ -536,9 +537,55 @@ proptest! {
     }
 }
 
-/// Turns a format 2 catalog into what format 1 wrote: no frame generations, one data file row
-/// per node, no retired table.
+/// Turns a format 3 catalog into what format 2 wrote: no change index, no folded transactions,
+/// rowid tables for versions and frames with the frame size index, no removed table.
+fn downgrade_to_format_2(pond_dir: &std::path::Path) {
+    let conn = rusqlite::Connection::open(pond_dir.join(pond_store::CATALOG_FILE)).unwrap();
+    conn.execute_batch(
+        "BEGIN;
+         DROP TABLE removed;
+         CREATE TABLE frames_2 (
+             node INTEGER NOT NULL REFERENCES nodes(id),
+             raw_offset INTEGER NOT NULL,
+             raw_len INTEGER NOT NULL,
+             file_offset INTEGER NOT NULL,
+             file_len INTEGER NOT NULL,
+             codec INTEGER NOT NULL,
+             generation INTEGER NOT NULL,
+             PRIMARY KEY (node, raw_offset)
+         );
+         INSERT INTO frames_2 SELECT * FROM frames;
+         DROP TABLE frames;
+         ALTER TABLE frames_2 RENAME TO frames;
+         CREATE INDEX frames_by_size ON frames (node, raw_len);
+         CREATE TABLE versions_2 (
+             node INTEGER NOT NULL REFERENCES nodes(id),
+             version INTEGER NOT NULL,
+             txn INTEGER NOT NULL,
+             segment_len INTEGER NOT NULL,
+             segment_hash BLOB NOT NULL,
+             total_len INTEGER NOT NULL,
+             root BLOB NOT NULL,
+             frontier BLOB NOT NULL,
+             PRIMARY KEY (node, version)
+         );
+         INSERT INTO versions_2 SELECT * FROM versions;
+         DROP TABLE versions;
+         ALTER TABLE versions_2 RENAME TO versions;
+         DROP INDEX nodes_by_change;
+         ALTER TABLE nodes DROP COLUMN changed_txn;
+         ALTER TABLE txns DROP COLUMN last_txn;
+         ALTER TABLE txns DROP COLUMN folded;
+         UPDATE settings SET value = '2' WHERE key = 'format_version';
+         COMMIT;",
+    )
+    .unwrap();
+}
+
+/// Turns a format 3 catalog into what format 1 wrote: no frame generations, one data file row
+/// per node, no retired table (and what format 2 lacked).
 fn downgrade_to_format_1(pond_dir: &std::path::Path) {
+    downgrade_to_format_2(pond_dir);
     let conn = rusqlite::Connection::open(pond_dir.join(pond_store::CATALOG_FILE)).unwrap();
     conn.execute_batch(
         "BEGIN;
@@ -569,30 +616,51 @@ fn format_version(pond_dir: &std::path::Path) -> String {
     .unwrap()
 }
 
-// A pond written by format 1 opens (upgraded in place), reads, verifies, appends and compacts.
+// Ponds written by formats 1 and 2 open (upgraded in place), read, verify, append and compact;
+// what changed before the upgrade counts as changed for the change index.
 #[test]
-fn format_1_pond_is_upgraded_on_open() {
-    let (_dir, pond) = new_pond(Compression::Zstd(1));
-    let mut model = Model::create(&pond, "/old.log");
-    tiny_versions(&pond, &mut model, 120, 4);
-    let dir = pond.dir().to_path_buf();
-    drop(pond);
-    downgrade_to_format_1(&dir);
-    assert_eq!(format_version(&dir), "1");
+fn format_1_and_2_ponds_are_upgraded_on_open() {
+    for (downgrade, from) in [
+        (downgrade_to_format_1 as fn(&std::path::Path), "1"),
+        (downgrade_to_format_2, "2"),
+    ] {
+        let (_dir, pond) = new_pond(Compression::Zstd(1));
+        let mut model = Model::create(&pond, "/old.log");
+        tiny_versions(&pond, &mut model, 120, 4);
+        let dir = pond.dir().to_path_buf();
+        drop(pond);
+        downgrade(&dir);
+        assert_eq!(format_version(&dir), from);
 
-    let pond = Pond::open(&dir).unwrap();
-    assert_eq!(format_version(&dir), "2");
-    model.check(&pond.snapshot().unwrap());
-    let mut txn = begin(&pond);
-    model.append(&mut txn, b"written by format 2\n");
-    txn.compact(&model.node, &CompactLimits::default())
-        .unwrap()
-        .unwrap();
-    txn.commit("append and compact").unwrap();
-    model.check(&pond.snapshot().unwrap());
-    // Opening again is a no-op.
-    Pond::open(&dir).unwrap();
-    assert_eq!(format_version(&dir), "2");
+        let pond = Pond::open(&dir).unwrap();
+        assert_eq!(format_version(&dir), "3");
+        let snapshot = pond.snapshot().unwrap();
+        model.check(&snapshot);
+        let changed: Vec<i64> = snapshot
+            .files_changed_since(0)
+            .unwrap()
+            .iter()
+            .map(|n| n.id)
+            .collect();
+        assert_eq!(changed, [model.node.id]);
+        drop(snapshot);
+        let mut txn = begin(&pond);
+        model.append(&mut txn, b"written by format 3\n");
+        txn.compact(&model.node, &CompactLimits::default())
+            .unwrap()
+            .unwrap();
+        txn.commit("append and compact").unwrap();
+        model.check(&pond.snapshot().unwrap());
+        assert!(
+            verify(&pond.snapshot().unwrap(), &PondPath::root())
+                .unwrap()
+                .problems
+                .is_empty()
+        );
+        // Opening again is a no-op.
+        Pond::open(&dir).unwrap();
+        assert_eq!(format_version(&dir), "3");
+    }
 }
 
 // A pond from a newer build is refused, naming the version found and the one supported.
@@ -602,7 +670,7 @@ fn unknown_format_version_is_refused_clearly() {
     let dir = pond.dir().to_path_buf();
     let conn = rusqlite::Connection::open(dir.join(pond_store::CATALOG_FILE)).unwrap();
     conn.execute(
-        "UPDATE settings SET value = '3' WHERE key = 'format_version'",
+        "UPDATE settings SET value = '4' WHERE key = 'format_version'",
         [],
     )
     .unwrap();
@@ -611,7 +679,7 @@ fn unknown_format_version_is_refused_clearly() {
     assert!(matches!(err, StoreError::UnsupportedFormat { .. }), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("format version 3") && text.contains("reads version 2"),
+        text.contains("format version 4") && text.contains("reads version 3"),
         "{text}"
     );
 }

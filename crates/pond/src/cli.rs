@@ -103,9 +103,11 @@ pub enum Command {
         #[command(flatten)]
         json: JsonFlag,
     },
-    /// Compact files (merge small frames across versions) and remove retired data files.
+    /// Upkeep: fold old history, apply retention, compact small frames, remove retired data,
+    /// give free catalog pages back.
     Maintain {
-        /// A file or directory to compact (default: the whole pond).
+        /// Compact every file at or below this path (default: the files changed since the last
+        /// compaction, pond-wide).
         path: Option<String>,
         /// Work per transaction in bytes (raw bytes re-encoded plus stored bytes copied); the
         /// writer lock is released between transactions.
@@ -114,6 +116,18 @@ pub enum Command {
         /// Frames with fewer raw bytes than this are merged (values above 1 MiB act as 1 MiB).
         #[arg(long, value_name = "N", default_value_t = pond_store::CompactLimits::default().min_frame)]
         min_frame: u64,
+        #[command(flatten)]
+        json: JsonFlag,
+    },
+    /// Show the pond's settings, or change how much history it keeps.
+    Settings {
+        /// Keep every transaction and version younger than this, e.g. `5m` (`0s`: none).
+        #[arg(long, value_name = "DURATION")]
+        history_recent: Option<String>,
+        /// Beyond that, keep one point per this much time (per file: the last version in each),
+        /// e.g. `10m`, `1h`, `1d`.
+        #[arg(long, value_name = "DURATION")]
+        history_interval: Option<String>,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -545,6 +545,7 @@ fn cat_old_versions_and_show_rows() {
             keys(row),
             [
                 "blake3",
+                "first_version",
                 "segment_blake3",
                 "segment_len",
                 "total_len",
@@ -553,6 +554,7 @@ fn cat_old_versions_and_show_rows() {
             ]
         );
         assert_eq!(row["version"], i + 1);
+        assert_eq!(row["first_version"], i + 1, "nothing folded");
         assert_eq!(row["txn"], i + 2, "mkdir was txn 1");
         assert_eq!(row["segment_len"], segments[i].len());
         assert_eq!(row["total_len"], bytes.len());
@@ -586,8 +588,9 @@ fn log_newest_first_limit_and_argv() {
     let txns = log["transactions"].as_array().unwrap();
     assert_eq!(txns.len(), 3);
     for (t, expected) in txns.iter().zip([3, 2, 1]) {
-        assert_eq!(keys(t), ["argv", "summary", "time", "txn"]);
+        assert_eq!(keys(t), ["argv", "last_txn", "summary", "time", "txn"]);
         assert_eq!(t["txn"], expected);
+        assert_eq!(t["last_txn"], expected, "nothing folded");
         assert!(t["time"].as_str().unwrap().ends_with('Z'), "{t}");
     }
     assert_eq!(

@@ -5,7 +5,7 @@
 
 mod support;
 
-use pond_factory::{BoxError, Registry, RunContext, RunOutcome, TypedFactory};
+use pond_factory::{BoxError, Mode, Registry, RunContext, RunOutcome, TypedFactory};
 use pond_store::{Pond, PondPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -86,8 +86,11 @@ impl TypedFactory for Append {
         matches!(command, AppendCommand::Write { dry_run: true, .. })
     }
 
-    fn writes(command: &AppendCommand) -> bool {
-        matches!(command, AppendCommand::Write { .. })
+    fn mode(command: &AppendCommand) -> Mode {
+        match command {
+            AppendCommand::Write { .. } => Mode::Write,
+            AppendCommand::Show => Mode::Read,
+        }
     }
 
     fn json(command: &AppendCommand) -> bool {
@@ -172,8 +175,8 @@ impl TypedFactory for Echo {
     const NAME: &'static str = "echo";
     const DESCRIPTION: &'static str = "test factory: prints a message, changes nothing";
 
-    fn writes(_: &EchoCommand) -> bool {
-        false
+    fn mode(_: &EchoCommand) -> Mode {
+        Mode::Read
     }
 
     fn run(

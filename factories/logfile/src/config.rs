@@ -34,6 +34,12 @@ pub struct Config {
     /// Factory nodes to run after each committed sync (e.g. a `mongo` node).
     #[serde(default)]
     pub downstream: Vec<String>,
+    /// How long to keep a mirrored file once its host file is gone, e.g. `30d` (unset, the
+    /// default: keep everything). A file is removed only when every factory node of the pond
+    /// has read all of it; `pond maintain` (and `follow`'s periodic maintenance) removes it in
+    /// a recorded transaction and then frees its space.
+    #[serde(default)]
+    pub retain: Option<String>,
     /// How `follow` notices changes (see [`FollowConfig`]).
     #[serde(default)]
     pub follow: FollowConfig,
@@ -56,8 +62,9 @@ pub struct FollowConfig {
     /// steady stream of writes this bounds the transactions per second (each one a catalog
     /// row per changed file) at the cost of at most this much latency.
     pub min_interval: f64,
-    /// Seconds between compactions of this node's files (re-framing the many small versions
-    /// that frequent steps make; default 60; 0 turns it off).
+    /// Seconds between periodic maintenance passes (default 60; 0 turns it off): compaction
+    /// of what changed (re-framing the many small versions that frequent steps make), folding
+    /// of old history, removal of retired data, and this node's retention.
     pub compact_interval: f64,
 }
 
@@ -202,6 +209,7 @@ pub struct Source {
     pub on_truncate: OnTruncate,
     pub downstream: Vec<String>,
     pub follow: Follow,
+    pub retain: Option<Duration>,
 }
 
 impl Source {
@@ -241,6 +249,11 @@ impl Source {
             on_truncate: config.on_truncate,
             downstream: config.downstream.clone(),
             follow: config.follow.validate(source_name)?,
+            retain: config
+                .retain
+                .as_deref()
+                .map(|text| pond_factory::config::parse_duration(text, "retain", source_name))
+                .transpose()?,
         })
     }
 }

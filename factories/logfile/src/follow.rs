@@ -5,11 +5,13 @@
 //! day directory is watched as soon as it appears) only *wakes* the loop; it never says what
 //! changed. Each wake-up runs one [`crate::sync::sync`] (a full scan of the patterns, so a file
 //! created in a new directory before its watch existed is found all the same) in a small
-//! transaction through [`Service::step`], which then runs the downstream stages (`mongo`) on
-//! what was committed. A reconcile step also runs every `follow.rescan_interval` without any
-//! event, and on every `Rescan`/overflow event; with `follow.poll_interval` set there is no
-//! watcher at all and the loop polls. Every `follow.compact_interval` one step re-frames the
-//! small versions of this node's files (bytes, roots and offsets unchanged).
+//! transaction through [`Service::step`], whose commit wakes the downstream stages (`mongo`),
+//! which run in their own threads: the mirror never waits for them. A reconcile step also runs
+//! every `follow.rescan_interval` without any event, and on every `Rescan`/overflow event; with
+//! `follow.poll_interval` set there is no watcher at all and the loop polls. Every
+//! `follow.compact_interval` the loop starts periodic maintenance ([`Service::maintain`]:
+//! compaction of what changed, history folding, removal of retired data, retention), one small
+//! pass between two steps until it is done.
 //!
 //! A stop request (SIGTERM/SIGINT) ends the loop between steps: the step in progress commits,
 //! its stages drain in-flight writes, and the command returns. A reload request (SIGHUP) ends it
@@ -263,6 +265,8 @@ pub fn follow(
     ctx.out.flush()?;
     let scan_every = follow.poll_interval.unwrap_or(follow.rescan_interval);
     let mut last_compact = Instant::now();
+    // A periodic maintenance pass left work for the next one.
+    let mut maintaining = false;
     let mut woke_at = Some(Instant::now());
     let mut steps = 0u64;
     let mut commits = 0u64;
@@ -369,27 +373,33 @@ pub fn follow(
             tracing::warn!(node = %node_path, "{e}; the reconcile scan covers it meanwhile");
         }
         if let Some(every) = follow.compact_interval
-            && last_compact.elapsed() >= every
             && !control.stopping()
+            && (maintaining || last_compact.elapsed() >= every)
         {
-            last_compact = Instant::now();
-            compact(service, source, &node_path);
+            if !maintaining {
+                last_compact = Instant::now();
+            }
+            maintaining = match service.maintain() {
+                Ok(more) => more,
+                Err(e) => {
+                    tracing::warn!(node = %node_path, "periodic maintenance: {e}; retried at the next interval");
+                    false
+                }
+            };
         }
-        // Failing steps back off like failing stages do; otherwise the next scan is due after
-        // `scan_every`, or earlier when a stage's retry comes up.
-        let mut timeout = if failing > 0 {
+        if maintaining && failing == 0 {
+            // The next pass follows the next step (paced by `min_interval`), not a wait.
+            woke_at = wake_rx.try_recv().ok().map(|()| Instant::now());
+            continue;
+        }
+        // Failing steps back off; otherwise the next scan is due after `scan_every`.
+        let timeout = if failing > 0 {
             Duration::from_millis(500)
                 .saturating_mul(1 << failing.min(6))
                 .min(Duration::from_secs(30))
         } else {
             scan_every
         };
-        // A failing step keeps its backoff; the stages it owes run with the next attempt.
-        if failing == 0
-            && let Some(retry) = service.next_retry()
-        {
-            timeout = timeout.min(retry.saturating_duration_since(Instant::now()));
-        }
         woke_at = match wake_rx.try_recv() {
             // Changes arrived during the step: go again at once.
             Ok(()) => Some(Instant::now()),
@@ -426,39 +436,4 @@ pub fn follow(
         summary: format!("logfile follow {}: {why}", source.name),
         ..RunOutcome::default()
     })
-}
-
-/// Re-frames the small versions of this node's files; a failure is logged and retried at the
-/// next interval (compaction changes no byte, so nothing waits on it).
-fn compact(service: &mut dyn Service, source: &Source, node_path: &str) {
-    let under = source.pond_path.clone();
-    let result = service.step(&mut |ctx: &mut RunContext<'_>| {
-        let txn = ctx
-            .access
-            .txn()
-            .ok_or("compaction needs the write transaction")?;
-        if txn.lookup(&under)?.is_none() {
-            // Nothing mirrored yet.
-            return Ok(RunOutcome::default());
-        }
-        let reports = txn.compact_all(&under, &pond_store::CompactLimits::default())?;
-        let frames: u64 = reports
-            .iter()
-            .map(|(_, r)| r.frames_before.saturating_sub(r.frames_after))
-            .sum();
-        Ok(RunOutcome {
-            summary: format!(
-                "compact {under}: {} file(s), {frames} fewer frames",
-                reports.len()
-            ),
-            ..RunOutcome::default()
-        })
-    });
-    match result {
-        Ok(report) if report.txn.is_some() => {
-            tracing::debug!(node = %node_path, txn = ?report.txn, "compacted {under}");
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(node = %node_path, "compacting {under}: {e}"),
-    }
 }

@@ -10,7 +10,8 @@
 //! - [`check`]: does a host file still start with the bytes the pond holds? (outboard samples
 //!   or a full re-hash).
 //! - [`sync`]: matching tracked files to host files, then renames, appends and new files.
-//! - [`state`]: what is remembered per mirrored file.
+//! - [`state`]: what is remembered per mirrored file (live files apart from gone ones).
+//! - [`retention`]: removing files long gone from the host once nothing needs them.
 //! - [`follow`]: the long-running `follow` command (watch, sync in small steps, feed the
 //!   downstream stages in-process).
 //! - This file: the factory itself and its commands (`sync`, `b3sum`, `status`).
@@ -18,14 +19,17 @@
 pub mod check;
 pub mod config;
 pub mod follow;
+pub mod retention;
 pub mod scan;
 pub mod state;
 pub mod sync;
 
 use config::{Config, Source};
-use pond_factory::{BoxError, ConfigError, NodeStatus, RunContext, RunOutcome, TypedFactory};
+use pond_factory::{
+    BoxError, ConfigError, MaintainContext, Mode, NodeStatus, RunContext, RunOutcome, TypedFactory,
+};
 use serde::Serialize;
-use state::{FileState, state_key};
+use state::{FileState, gone_key, state_key};
 
 /// The factory value registered in `pond`.
 pub struct Logfile;
@@ -83,12 +87,20 @@ impl TypedFactory for Logfile {
         matches!(command, Command::Sync { dry_run: true, .. })
     }
 
-    fn writes(command: &Command) -> bool {
-        matches!(command, Command::Sync { .. } | Command::Follow { .. })
+    fn mode(command: &Command) -> Mode {
+        match command {
+            Command::Sync { .. } => Mode::Write,
+            Command::Follow { .. } => Mode::LongRunning,
+            Command::B3sum { .. } | Command::Status { .. } => Mode::Read,
+        }
     }
 
-    fn long_running(command: &Command) -> bool {
-        matches!(command, Command::Follow { .. })
+    fn maintain(
+        ctx: &mut MaintainContext<'_>,
+        config: &Config,
+    ) -> Result<Option<String>, BoxError> {
+        let source = Source::from_config(config, &ctx.node.path.to_string())?;
+        retention::apply(ctx, &source)
     }
 
     fn json(command: &Command) -> bool {
@@ -99,7 +111,8 @@ impl TypedFactory for Logfile {
     }
 
     /// Lag: host bytes not yet mirrored (by device and inode, so a renamed file is not counted
-    /// twice); a host file never seen counts whole. Listing problems are the last error.
+    /// twice); a host file never seen counts whole. Listing problems are the last error. Reads
+    /// the live files only; gone ones are counted from the node's summary.
     fn status(
         view: &pond_store::View,
         node: &pond_store::Node,
@@ -107,9 +120,9 @@ impl TypedFactory for Logfile {
     ) -> Result<NodeStatus, BoxError> {
         let source = Source::from_config(config, &node.path.to_string())?;
         let mut mirrored = std::collections::HashMap::new();
-        let mut files = 0u64;
-        for (_, value) in view.states_with_key(&state_key(node.id))? {
-            let state: FileState = serde_json::from_slice(&value)?;
+        let mut files = state::summary(view, node.id)?.gone;
+        for (id, value) in view.states_with_key(&state_key(node.id))? {
+            let state = state::parse(id, &value)?;
             files += 1;
             if state.present {
                 mirrored.insert((state.dev, state.ino), state.size);
@@ -222,11 +235,19 @@ struct StatusRow {
     on_host: bool,
 }
 
-fn rows(ctx: &RunContext<'_>) -> Result<Vec<(StatusRow, Option<blake3::Hash>)>, BoxError> {
+/// The node's files: the live ones, and with `gone` those whose host file is gone too.
+fn rows(
+    ctx: &RunContext<'_>,
+    gone: bool,
+) -> Result<Vec<(StatusRow, Option<blake3::Hash>)>, BoxError> {
     let view = ctx.access.view()?;
     let mut rows = Vec::new();
-    for (id, value) in view.states_with_key(&state_key(ctx.node.id))? {
-        let state: FileState = serde_json::from_slice(&value)?;
+    let mut states = view.states_with_key(&state_key(ctx.node.id))?;
+    if gone {
+        states.extend(view.states_with_key(&gone_key(ctx.node.id))?);
+    }
+    for (id, value) in states {
+        let state: FileState = state::parse(id, &value)?;
         let latest = view.latest_version(id)?;
         rows.push((
             StatusRow {
@@ -251,7 +272,7 @@ fn run_status(
     source: &Source,
     json: bool,
 ) -> Result<RunOutcome, BoxError> {
-    let rows: Vec<StatusRow> = rows(ctx)?.into_iter().map(|(row, _)| row).collect();
+    let rows: Vec<StatusRow> = rows(ctx, true)?.into_iter().map(|(row, _)| row).collect();
     if json {
         ctx.write_json(&serde_json::json!({ "name": source.name, "files": rows }))?;
     } else {
@@ -279,7 +300,7 @@ fn run_status(
 
 fn run_b3sum(ctx: &mut RunContext<'_>, source: &Source, all: bool) -> Result<RunOutcome, BoxError> {
     let base = source.pond_path.to_string();
-    for (row, root) in rows(ctx)? {
+    for (row, root) in rows(ctx, all)? {
         if !row.on_host && !all {
             continue;
         }

@@ -1,9 +1,20 @@
 //! What `logfile` remembers about each mirrored file, kept in the pond as node state.
 //!
-//! One JSON value per pond file node under the key `logfile:<factory node id>`, written in the
-//! same transaction as the bytes it describes, so it can never disagree with the content.
+//! One JSON value per pond file node, written in the same transaction as the bytes it
+//! describes, so it can never disagree with the content. The key says where the host file is:
+//!
+//! - `logfile:<factory node id>`: the host file is there (the *live* files). Each `sync` loads
+//!   these and only these, so a run costs what is on the host, not what the node ever mirrored.
+//! - `logfile:<factory node id>:gone`: the host file is gone (pruned, or replaced after a
+//!   truncation). Nothing reads these in a sync; a new host file that wants a gone file's pond
+//!   name finds it by path. Retention removes them (see `retention.rs`).
+//!
+//! The factory node itself keeps `logfile:<factory node id>:summary`: how many files are gone,
+//! so `pond status` counts them without reading them. Older ponds kept gone files under the
+//! live key with `present: false`; a sync moves them (see [`crate::sync`]).
 
 use crate::scan::Identity;
+use pond_store::{StoreError, Transaction, View};
 use serde::{Deserialize, Serialize};
 
 /// Version of [`FileState`]'s JSON.
@@ -62,6 +73,9 @@ pub struct FileState {
     pub present: bool,
     pub last_action: Action,
     pub last_txn: u64,
+    /// When the pond saw the host file go (Unix seconds); `None` while it is there.
+    #[serde(default)]
+    pub gone_unix: Option<i64>,
 }
 
 impl FileState {
@@ -95,11 +109,142 @@ impl FileState {
             present: true,
             last_action: action,
             last_txn: txn,
+            gone_unix: None,
         }
     }
 }
 
-/// The node-state key of the factory node `factory_id`.
+/// The node-state key of the live files of the factory node `factory_id`.
 pub fn state_key(factory_id: i64) -> String {
     format!("logfile:{factory_id}")
+}
+
+/// The node-state key of the files of `factory_id` whose host file is gone.
+pub fn gone_key(factory_id: i64) -> String {
+    format!("logfile:{factory_id}:gone")
+}
+
+fn summary_key(factory_id: i64) -> String {
+    format!("logfile:{factory_id}:summary")
+}
+
+/// Version of [`Summary`]'s JSON.
+const SUMMARY_FORMAT: u32 = 1;
+
+/// Counts the factory node keeps about its files.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Summary {
+    pub format: u32,
+    /// Mirrored files whose host file is gone.
+    pub gone: u64,
+    /// When retention next has something to look at (Unix seconds), computed for the
+    /// retention in `retention_for`; `None`: look at the next chance.
+    #[serde(default)]
+    pub retention_due: Option<i64>,
+    /// The retention (seconds) `retention_due` was computed for.
+    #[serde(default)]
+    pub retention_for: Option<u64>,
+}
+
+/// Reads a file's state value.
+pub fn parse(node: i64, value: &[u8]) -> Result<FileState, StoreError> {
+    let state: FileState = serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+        node,
+        detail: format!("logfile state does not parse: {e}"),
+    })?;
+    if state.format != STATE_FORMAT {
+        return Err(StoreError::Corrupt {
+            node,
+            detail: format!(
+                "logfile state has format {}, this build knows {STATE_FORMAT}",
+                state.format
+            ),
+        });
+    }
+    Ok(state)
+}
+
+fn encode<T: Serialize>(node: i64, value: &T) -> Result<Vec<u8>, StoreError> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
+        node,
+        detail: e.to_string(),
+    })
+}
+
+/// The summary of `factory_id`; counted once from the gone states when the pond has none yet.
+pub fn summary(view: &View, factory_id: i64) -> Result<Summary, StoreError> {
+    match view.state(factory_id, &summary_key(factory_id))? {
+        Some(bytes) => {
+            let summary: Summary =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    node: factory_id,
+                    detail: format!("logfile summary does not parse: {e}"),
+                })?;
+            if summary.format != SUMMARY_FORMAT {
+                return Err(StoreError::Corrupt {
+                    node: factory_id,
+                    detail: format!(
+                        "logfile summary has format {}, this build knows {SUMMARY_FORMAT}",
+                        summary.format
+                    ),
+                });
+            }
+            Ok(summary)
+        }
+        None => Ok(Summary {
+            format: SUMMARY_FORMAT,
+            gone: view.states_with_key(&gone_key(factory_id))?.len() as u64,
+            ..Summary::default()
+        }),
+    }
+}
+
+/// Writes the state of a live file.
+pub fn save_live(
+    txn: &mut Transaction,
+    factory_id: i64,
+    node: i64,
+    state: &FileState,
+) -> Result<(), StoreError> {
+    txn.set_state(node, &state_key(factory_id), &encode(node, state)?)
+}
+
+/// Moves file `node` to the gone files with `state` (its host file is gone), counting it.
+pub fn save_gone(
+    txn: &mut Transaction,
+    factory_id: i64,
+    node: i64,
+    state: &FileState,
+) -> Result<(), StoreError> {
+    let mut counts = summary(txn, factory_id)?;
+    let was_gone = txn.state(node, &gone_key(factory_id))?.is_some();
+    txn.delete_state(node, &state_key(factory_id))?;
+    txn.set_state(node, &gone_key(factory_id), &encode(node, state)?)?;
+    if !was_gone {
+        counts.gone += 1;
+        // Retention had nothing to wait for: it looks again at its next chance. (Otherwise the
+        // file it waits for went before this one, and expires first.)
+        if counts.retention_due.is_none() {
+            counts.retention_for = None;
+        }
+        set_summary(txn, factory_id, &counts)?;
+    }
+    Ok(())
+}
+
+/// Writes the summary of `factory_id`.
+pub fn set_summary(
+    txn: &mut Transaction,
+    factory_id: i64,
+    counts: &Summary,
+) -> Result<(), StoreError> {
+    let counts = Summary {
+        format: SUMMARY_FORMAT,
+        ..counts.clone()
+    };
+    txn.set_state(
+        factory_id,
+        &summary_key(factory_id),
+        &encode(factory_id, &counts)?,
+    )
 }

@@ -17,15 +17,20 @@
 //! 3. Host files nobody claimed are stored as new nodes.
 //! 4. Renames are applied in two steps (via temporary names) so that shifting numbered archives
 //!    never collide; then appends and new files are streamed; then each touched file's state.
+//!
+//! Only the files whose host file is there are loaded ([`crate::state`]): a run costs what is on
+//! the host, however many files the node mirrored over the years. A file whose host file is
+//! gone is never looked at again, except when a host file wants its pond name: it then steps
+//! aside to `NAME@TXN`, as a gone file always did.
 
 use crate::check::{self, ReadCounter};
 use crate::config::{OnTruncate, Source};
 use crate::scan::{HostFile, Identity};
-use crate::state::{Action, FileState, Role, state_key};
+use crate::state::{self, Action, FileState, Role, gone_key, state_key};
 use pond_factory::progress::{Progress, ProgressReader};
 use pond_store::{Node, NodeKind, PondPath, StoreError, Transaction, Version, View};
 use serde::Serialize;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
@@ -99,15 +104,21 @@ enum Decision {
     Missing,
 }
 
-/// Loads every file this factory node tracks.
-fn load_tracked(view: &View, factory_id: i64, source: &Source) -> Result<Vec<Tracked>, StoreError> {
+/// Loads the files this factory node tracks whose host file is there. A gone file still kept
+/// under the live key (as older ponds did) is moved to the gone files in `txn`.
+fn load_tracked(
+    txn: &mut Transaction,
+    factory_id: i64,
+    source: &Source,
+) -> Result<Vec<Tracked>, StoreError> {
     let mut tracked = Vec::new();
-    for (id, value) in view.states_with_key(&state_key(factory_id))? {
-        let state: FileState = serde_json::from_slice(&value).map_err(|e| StoreError::Corrupt {
-            node: id,
-            detail: format!("logfile state does not parse: {e}"),
-        })?;
-        let path = view.path_of(id)?;
+    for (id, value) in txn.states_with_key(&state_key(factory_id))? {
+        let state = state::parse(id, &value)?;
+        if !state.present {
+            state::save_gone(txn, factory_id, id, &state)?;
+            continue;
+        }
+        let path = txn.path_of(id)?;
         let name = relative_name(&source.pond_path, &path);
         tracked.push(Tracked {
             node: Node {
@@ -117,7 +128,7 @@ fn load_tracked(view: &View, factory_id: i64, source: &Source) -> Result<Vec<Tra
             },
             name,
             state,
-            version: view.latest_version(id)?,
+            version: txn.latest_version(id)?,
         });
     }
     Ok(tracked)
@@ -136,7 +147,7 @@ pub fn sync(
 ) -> Result<SyncReport, SyncError> {
     let (host, mut scan_errors) = crate::scan::scan(source);
     let tracked = load_tracked(txn, factory_id, source)?;
-    if tracked.is_empty() {
+    if tracked.is_empty() && state::summary(txn, factory_id)?.gone == 0 {
         // A node that mirrors nothing yet, whose base directory does not exist yet (the writer
         // has not started): nothing to mirror, not a failure. Once files are tracked, a
         // vanished base is an error, so an unmounted disk is not taken for deleted files.
@@ -169,14 +180,6 @@ pub fn sync(
         .collect();
     let mut claimed: HashSet<usize> = HashSet::new();
     let mut decisions: Vec<Option<Decision>> = (0..tracked.len()).map(|_| None).collect();
-
-    // A mirrored file already known to be gone from the host stays as it is: its path and inode
-    // may be reused by an unrelated file, which is new content.
-    for (t, file) in tracked.iter().enumerate() {
-        if !file.state.present {
-            decisions[t] = Some(Decision::Keep);
-        }
-    }
 
     // Same path, same inode.
     for (t, file) in tracked.iter().enumerate() {
@@ -312,8 +315,7 @@ pub fn sync(
                 );
                 Decision::Truncated
             }
-            None if file.state.present => Decision::Missing,
-            None => Decision::Keep,
+            None => Decision::Missing,
         });
     }
 
@@ -323,11 +325,7 @@ pub fn sync(
         .collect();
     let new_files: Vec<usize> = (0..host.len()).filter(|h| !claimed.contains(h)).collect();
     // What is new on the host, roughly: for the progress display only.
-    let known: u64 = tracked
-        .iter()
-        .filter(|t| t.state.present)
-        .map(Tracked::len)
-        .sum();
+    let known: u64 = tracked.iter().map(Tracked::len).sum();
     let incoming = host
         .iter()
         .map(|h| h.id.size)
@@ -380,49 +378,82 @@ fn matches(
     }
 }
 
-/// Opens host files on demand, once, remembering which could not be opened.
+/// Host files kept open at once, at most: a back-fill of thousands of new files opens each
+/// while it is read and closes it after.
+const OPEN_HOST_FILES: usize = 32;
+
+/// Opens host files on demand, keeping the few used last open, remembering which could not be
+/// opened (reported once).
 struct Opener<'h> {
     host: &'h [HostFile],
-    files: BTreeMap<usize, Option<File>>,
+    open: HashMap<usize, File>,
+    /// Open files, least recently opened first.
+    order: VecDeque<usize>,
+    failed: HashSet<usize>,
 }
 
 impl<'h> Opener<'h> {
     fn new(host: &'h [HostFile]) -> Self {
         Self {
             host,
-            files: BTreeMap::new(),
+            open: HashMap::new(),
+            order: VecDeque::new(),
+            failed: HashSet::new(),
         }
     }
 
     /// The open file, or `None` (with the reason in `errors`, once) when it cannot be read or
-    /// is no longer the file that was listed.
+    /// is no longer the file that was listed. A file opened again is checked again.
     fn get(&mut self, h: usize, errors: &mut Vec<String>) -> Option<&File> {
+        if self.failed.contains(&h) {
+            return None;
+        }
+        if !self.open.contains_key(&h) {
+            let Some(file) = self.open_checked(h, errors) else {
+                self.failed.insert(h);
+                return None;
+            };
+            if self.order.len() >= OPEN_HOST_FILES
+                && let Some(oldest) = self.order.pop_front()
+            {
+                self.open.remove(&oldest);
+            }
+            self.order.push_back(h);
+            self.open.insert(h, file);
+        }
+        self.open.get(&h)
+    }
+
+    fn open_checked(&self, h: usize, errors: &mut Vec<String>) -> Option<File> {
         let host = &self.host[h];
-        self.files
-            .entry(h)
-            .or_insert_with(|| match File::open(&host.path) {
-                Ok(file) => match file.metadata() {
-                    Ok(meta) if Identity::of(&meta).same_file(&host.id) => Some(file),
-                    Ok(_) => {
-                        tracing::warn!(host_path = %host.path.display(), "replaced while the sync ran; left for the next run");
-                        None
-                    }
-                    Err(e) => {
-                        errors.push(format!("{}: cannot stat: {e}", host.path.display()));
-                        None
-                    }
-                },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    tracing::warn!(host_path = %host.path.display(), "vanished while the sync ran; left for the next run");
+        match File::open(&host.path) {
+            Ok(file) => match file.metadata() {
+                Ok(meta) if Identity::of(&meta).same_file(&host.id) => Some(file),
+                Ok(_) => {
+                    tracing::warn!(host_path = %host.path.display(), "replaced while the sync ran; left for the next run");
                     None
                 }
                 Err(e) => {
-                    errors.push(format!("{}: cannot read: {e}", host.path.display()));
+                    errors.push(format!("{}: cannot stat: {e}", host.path.display()));
                     None
                 }
-            })
-            .as_ref()
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                tracing::warn!(host_path = %host.path.display(), "vanished while the sync ran; left for the next run");
+                None
+            }
+            Err(e) => {
+                errors.push(format!("{}: cannot read: {e}", host.path.display()));
+                None
+            }
+        }
     }
+}
+
+/// Unix seconds of `at`.
+fn unix_seconds(at: std::time::SystemTime) -> i64 {
+    at.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Carries out the decisions inside the transaction.
@@ -471,10 +502,26 @@ impl Apply<'_> {
             .filter(|&t| target[t] != tracked[t].name)
             .collect();
         for (t, file) in tracked.iter().enumerate() {
-            let gone = matches!(decisions[t], Decision::Missing)
-                || (matches!(decisions[t], Decision::Keep) && !file.state.present);
+            let gone = matches!(decisions[t], Decision::Missing);
             if gone && !moving.contains(&t) && wanted.contains(file.name.as_str()) {
                 target[t] = format!("{}@{txn_number}", file.name);
+            }
+        }
+        // Files gone from the host earlier are not loaded: one holding a wanted name is found
+        // by its path, and steps aside the same way.
+        let held: HashSet<&str> = tracked.iter().map(|t| t.name.as_str()).collect();
+        let tracked_ids: HashSet<i64> = tracked.iter().map(|t| t.node.id).collect();
+        for name in wanted.iter().filter(|n| !held.contains(*n)) {
+            let path = self.path_of(name)?;
+            if let Some(node) = self.txn.lookup(&path)?
+                && !tracked_ids.contains(&node.id)
+                && self
+                    .txn
+                    .state(node.id, &gone_key(self.factory_id))?
+                    .is_some()
+            {
+                let aside = self.path_of(&format!("{name}@{txn_number}"))?;
+                self.txn.rename(&path, &aside)?;
             }
         }
         self.rename_all(tracked, &target)?;
@@ -482,13 +529,9 @@ impl Apply<'_> {
         for (t, (file, decision)) in tracked.iter().zip(decisions).enumerate() {
             let path = self.path_of(&target[t])?;
             match decision {
-                Decision::Keep => self.report(
-                    &path,
-                    &file.state.host_path,
-                    Action::Unchanged,
-                    0,
-                    file.state.present,
-                ),
+                Decision::Keep => {
+                    self.report(&path, &file.state.host_path, Action::Unchanged, 0, true)
+                }
                 Decision::Touch { host } => {
                     let host = &self.host[*host];
                     let state = FileState::new(
@@ -563,7 +606,8 @@ impl Apply<'_> {
                     state.present = false;
                     state.last_action = action;
                     state.last_txn = txn_number;
-                    self.save_state(file.node.id, &state)?;
+                    state.gone_unix = Some(unix_seconds(self.txn.now()));
+                    state::save_gone(self.txn, self.factory_id, file.node.id, &state)?;
                     self.report(&path, &state.host_path, action, 0, true);
                 }
             }
@@ -685,12 +729,7 @@ impl Apply<'_> {
     }
 
     fn save_state(&mut self, node: i64, state: &FileState) -> Result<(), StoreError> {
-        let value = serde_json::to_vec(state).map_err(|e| StoreError::Corrupt {
-            node,
-            detail: e.to_string(),
-        })?;
-        self.txn
-            .set_state(node, &state_key(self.factory_id), &value)
+        state::save_live(self.txn, self.factory_id, node, state)
     }
 
     fn report(

@@ -17,7 +17,7 @@ pub mod sync;
 
 use config::{Config, Settings};
 use pond_factory::{
-    BoxError, ConfigError, NodeStatus, RunContext, RunOutcome, Stage, StageEnv, TypedFactory,
+    BoxError, ConfigError, Mode, NodeStatus, RunContext, RunOutcome, Stage, StageEnv, TypedFactory,
 };
 use serde::Serialize;
 
@@ -90,8 +90,22 @@ impl TypedFactory for Mongo {
         )
     }
 
-    fn writes(command: &Command) -> bool {
-        !matches!(command, Command::Status { .. })
+    fn mode(command: &Command) -> Mode {
+        match command {
+            Command::Sync { .. } => Mode::Commits,
+            Command::Status { .. } => Mode::Read,
+            Command::Reset { .. } => Mode::Write,
+        }
+    }
+
+    fn unsent(
+        view: &pond_store::View,
+        node: &pond_store::Node,
+        config: &Config,
+        files: &[pond_store::Node],
+    ) -> Result<Vec<bool>, BoxError> {
+        let settings = Settings::from_config(config, &node.path.to_string())?;
+        Ok(sync::unsent(view, node, &settings, files)?)
     }
 
     fn json(command: &Command) -> bool {
@@ -101,14 +115,16 @@ impl TypedFactory for Mongo {
         )
     }
 
-    /// Lag: pond bytes past the cursors; the last error recorded on a cursor.
+    /// Lag: pond bytes past the cursors; the last error recorded on a cursor. Looks at the
+    /// files a run would (unsent or changed), not at every file of the glob; `files` counts
+    /// those.
     fn status(
         view: &pond_store::View,
         node: &pond_store::Node,
         config: &Config,
     ) -> Result<NodeStatus, BoxError> {
         let settings = Settings::from_config(config, &node.path.to_string())?;
-        let positions = sync::positions(view, node.id, &settings)?;
+        let (positions, _) = sync::live_positions(view, node, &settings)?;
         Ok(NodeStatus {
             lag_bytes: Some(positions.iter().map(sync::Position::lag).sum()),
             files: Some(positions.len() as u64),
@@ -141,9 +157,12 @@ fn run_sync(
     dry_run: bool,
     json: bool,
 ) -> Result<RunOutcome, BoxError> {
-    let factory_id = ctx.node.id;
-    let txn = ctx.access.txn().ok_or("sync needs the write transaction")?;
-    let report = sync::sync(txn, factory_id, settings, dry_run)?;
+    let node = ctx.node.clone();
+    let committer = ctx
+        .access
+        .committer()
+        .ok_or("sync commits its own transactions")?;
+    let report = sync::sync(committer, &node, settings, dry_run)?;
     if json {
         ctx.write_json(&report)?;
     } else {
@@ -195,7 +214,7 @@ fn run_status(
     json: bool,
 ) -> Result<RunOutcome, BoxError> {
     let view = ctx.access.view()?;
-    let rows: Vec<StatusRow> = sync::positions(view, ctx.node.id, settings)?
+    let rows: Vec<StatusRow> = sync::all_positions(view, ctx.node, settings)?
         .into_iter()
         .map(|p| StatusRow {
             path: p.file.path.to_string(),
@@ -252,6 +271,8 @@ fn run_reset(ctx: &mut RunContext<'_>, path: &str, offset: u64) -> Result<RunOut
             last_error: None,
         },
     )?;
+    // The next run must look at this file again, whatever changed since.
+    sync::reopen(txn, factory_id, node.id)?;
     writeln!(
         ctx.out,
         "{path}: cursor set to {offset}; the next sync re-sends from there"

@@ -1,18 +1,19 @@
 //! The `mongo` stage of a long-running upstream (`logfile follow`): one runtime and one client
 //! for the whole run, one sync per upstream step.
 //!
-//! Each step is a [`Pipeline::sync`] in the step's transaction, so cursors commit in small
-//! transactions as documents are acknowledged. Retries inside a step stop after
-//! [`STEP_RETRY_DEADLINE`] (or the config's shorter `retry_deadline_secs`): the step then fails,
-//! its acknowledged prefix is committed, and the runner retries the stage with backoff while the
+//! The stage runs in a thread of its own, after each upstream commit. Each run is a
+//! [`Pipeline::sync`]: it reads from a snapshot and commits its cursors in a short transaction,
+//! so the mirror waits for MongoDB at no point. Retries inside a run stop after
+//! [`STEP_RETRY_DEADLINE`] (or the config's shorter `retry_deadline_secs`): the run then fails,
+//! its acknowledged prefix is committed, and the stage is retried with backoff while the
 //! upstream keeps mirroring. Nothing is lost meanwhile: the lines wait in the pond. On a stop
-//! request the stage stops reading, gives in-flight batches [`SHUTDOWN_GRACE`], and commits the
-//! cursors of what was acknowledged.
+//! request (or a reload) the stage stops reading, gives in-flight batches [`SHUTDOWN_GRACE`],
+//! and commits the cursors of what was acknowledged.
 
 use crate::config::Settings;
 use crate::sink::Stats;
-use crate::sync::{Observer, Pipeline};
-use pond_factory::{BoxError, Control, RunContext, RunOutcome, Stage, StageEnv};
+use crate::sync::{Observer, Pipeline, RunOptions};
+use pond_factory::{BoxError, RunContext, RunOutcome, Stage, StageEnv, StopSignal};
 use pond_metrics::{Counter, Gauge, LATENCY_BUCKETS};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,9 +21,9 @@ use std::time::Duration;
 
 /// How long one step keeps retrying a failing write before it gives the upstream its turn.
 pub const STEP_RETRY_DEADLINE: Duration = Duration::from_secs(2);
-/// Source bytes one step reads at most, and for how long it goes on reading; a long catch-up
-/// (after an outage, or a first run over a big history) goes on in the next steps, between
-/// which the upstream mirrors.
+/// Source bytes one run reads at most, and for how long it goes on reading; a long catch-up
+/// (after an outage, or a first run over a big history) goes on in the next runs, each
+/// committing its cursors.
 pub const STEP_BUDGET: u64 = 16 << 20;
 pub const STEP_READ_TIME: Duration = Duration::from_secs(1);
 /// How long a stop waits for in-flight batches.
@@ -34,7 +35,7 @@ pub struct MongoStage {
     /// Opened by the first step (so a destination that is down at start is retried like any
     /// other failure), then kept.
     pipeline: Option<Pipeline>,
-    control: Control,
+    stop: StopSignal,
     observer: Observer,
     inserted: Counter,
     duplicates: Counter,
@@ -99,36 +100,38 @@ impl MongoStage {
             ),
             settings,
             pipeline: None,
-            control: env.control.clone(),
+            stop: env.stop.clone(),
         }
     }
 }
 
 impl Stage for MongoStage {
     fn step(&mut self, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError> {
-        let factory_id = ctx.node.id;
-        let txn = ctx
+        let node = ctx.node.clone();
+        let committer = ctx
             .access
-            .txn()
-            .ok_or("a mongo step needs the write transaction")?;
+            .committer()
+            .ok_or("a mongo stage run commits its own transactions")?;
         let stats = Arc::new(Stats::default());
-        let control = self.control.clone();
+        let stop = self.stop.clone();
         let pipeline = match &mut self.pipeline {
             Some(pipeline) => Ok(&*pipeline),
             slot => Pipeline::open(&self.settings, false, &stats).map(|p| &*slot.insert(p)),
         };
         let report = pipeline.and_then(|pipeline| {
             pipeline.sync(
-                txn,
-                factory_id,
+                committer,
+                &node,
                 &stats,
-                &|| control.stopping(),
-                SHUTDOWN_GRACE,
-                Some(crate::sync::Budget {
-                    bytes: STEP_BUDGET,
-                    deadline: std::time::Instant::now() + STEP_READ_TIME,
-                }),
-                Some(&self.observer),
+                &RunOptions {
+                    stop: &|| stop.requested(),
+                    grace: SHUTDOWN_GRACE,
+                    budget: Some(crate::sync::Budget {
+                        bytes: STEP_BUDGET,
+                        deadline: std::time::Instant::now() + STEP_READ_TIME,
+                    }),
+                    observer: Some(&self.observer),
+                },
             )
         });
         self.inserted.inc_by(stats.inserted.load(Ordering::Relaxed));
@@ -141,7 +144,10 @@ impl Stage for MongoStage {
             Ok(report) => report,
             Err(e) => {
                 // An outage shows as lag (a successful run computes it from its report).
-                if let Ok(behind) = crate::sync::lag(txn, factory_id, &self.settings) {
+                if let Ok(behind) = committer
+                    .snapshot()
+                    .and_then(|view| crate::sync::lag(&view, &node, &self.settings))
+                {
                     self.lag_bytes.set(behind as f64);
                 }
                 return Err(e.into());

@@ -1,23 +1,34 @@
 //! `sync`: drain every new complete line of the source files into MongoDB.
 //!
 //! # Flow
-//! The caller's thread reads each file from its cursor (the pond is read in the transaction
-//! that will record the new cursors), splits complete lines, transforms them
+//! The caller's thread reads each file from its cursor in a snapshot of the pond (no lock is
+//! held while MongoDB is waited for), splits complete lines, transforms them
 //! ([`crate::format`]) and cuts batches. Each batch is written by a task on a small tokio
 //! runtime ([`crate::sink`]); at most `max_in_flight` are in flight, and the reader waits for a
 //! free slot, so memory stays bounded however far behind the destination is. Acknowledgements
 //! come back out of order; a file's cursor advances only over the contiguous acknowledged
 //! prefix of its batches. A partial last line (no newline yet) is left for the next run.
-//! The cursors are written to the pond when the run ends; after a crash the next run re-sends
-//! from the last recorded cursor and MongoDB's duplicate-key errors absorb what was stored.
+//! The cursors are written to the pond in a short transaction when the run ends, and every
+//! [`CHECKPOINT_EVERY`] during a long one; after a crash the next run re-sends from the last
+//! recorded cursor and MongoDB's duplicate-key errors absorb what was stored.
+//!
+//! # Which files a run reads
+//! Not every file of the source glob: the node keeps a [`Mark`] (the last transaction a run
+//! started from, and the files left with bytes past their cursor). A run reads those files and
+//! the ones the pond's change index says changed since, by content or by name (`View::
+//! files_changed_since`), so its cost follows what is new and what is unsent, not the years of
+//! files behind it. A node without a mark, or whose config changed since it was made, looks at
+//! every file of the glob once.
 
 use crate::config::Settings;
 use crate::format::{Format, LineAt};
 use crate::sink::{Batch, DEAD_LETTER_RAW, Origin, Sink, SinkError, Stats, dead_letter};
+use pond_factory::{BoxError, Committer};
 use pond_metrics::{Counter, Histogram};
 use pond_store::{Node, NodeKind, StoreError, Transaction, View};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -25,6 +36,10 @@ use std::time::Duration;
 
 /// Version of [`Cursor`]'s JSON.
 const CURSOR_FORMAT: u32 = 1;
+/// Version of [`Mark`]'s JSON.
+const MARK_FORMAT: u32 = 1;
+/// How often a long run records the cursors it has so far.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// What is remembered per source file: the offset after the last stored line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -44,11 +59,87 @@ pub fn cursor_key(factory_id: i64) -> String {
 pub fn load_cursor(view: &View, factory_id: i64, node: i64) -> Result<Cursor, StoreError> {
     match view.state(node, &cursor_key(factory_id))? {
         None => Ok(Cursor::default()),
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-            node,
-            detail: format!("mongo cursor does not parse: {e}"),
-        }),
+        Some(bytes) => {
+            let cursor: Cursor =
+                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                    node,
+                    detail: format!("mongo cursor does not parse: {e}"),
+                })?;
+            if cursor.format != CURSOR_FORMAT {
+                return Err(StoreError::Corrupt {
+                    node,
+                    detail: format!(
+                        "mongo cursor has format {}, this build knows {CURSOR_FORMAT}",
+                        cursor.format
+                    ),
+                });
+            }
+            Ok(cursor)
+        }
     }
+}
+
+/// Where the node stands in its source as a whole: what its runs must look at.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Mark {
+    pub format: u32,
+    /// The last transaction of the snapshot the last finished run read: files changed after it
+    /// are looked at again.
+    pub through_txn: u64,
+    /// The config the mark was made with (`factory_nodes.updated_txn`): another config may
+    /// select other files, so every file is looked at once.
+    pub config_txn: u64,
+    /// Files left with bytes past their cursor (sorted node ids).
+    pub open: Vec<i64>,
+}
+
+fn mark_key(factory_id: i64) -> String {
+    format!("mongo:{factory_id}:mark")
+}
+
+/// The mark of factory node `factory_id`, if it has a usable one.
+pub fn load_mark(view: &View, factory_id: i64) -> Result<Option<Mark>, StoreError> {
+    let Some(bytes) = view.state(factory_id, &mark_key(factory_id))? else {
+        return Ok(None);
+    };
+    let mark: Mark = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+        node: factory_id,
+        detail: format!("mongo mark does not parse: {e}"),
+    })?;
+    if mark.format != MARK_FORMAT {
+        return Err(StoreError::Corrupt {
+            node: factory_id,
+            detail: format!(
+                "mongo mark has format {}, this build knows {MARK_FORMAT}",
+                mark.format
+            ),
+        });
+    }
+    Ok(Some(mark))
+}
+
+/// Writes the mark of factory node `factory_id`.
+pub fn save_mark(txn: &mut Transaction, factory_id: i64, mark: &Mark) -> Result<(), StoreError> {
+    let mark = Mark {
+        format: MARK_FORMAT,
+        ..mark.clone()
+    };
+    let bytes = serde_json::to_vec(&mark).map_err(|e| StoreError::Corrupt {
+        node: factory_id,
+        detail: e.to_string(),
+    })?;
+    txn.set_state(factory_id, &mark_key(factory_id), &bytes)
+}
+
+/// Adds file `file` to the files a run must read (after its cursor moved back).
+pub fn reopen(txn: &mut Transaction, factory_id: i64, file: i64) -> Result<(), StoreError> {
+    if let Some(mut mark) = load_mark(txn, factory_id)?
+        && let Err(at) = mark.open.binary_search(&file)
+    {
+        mark.open.insert(at, file);
+        save_mark(txn, factory_id, &mark)?;
+    }
+    Ok(())
 }
 
 /// Writes the cursor of file `node`.
@@ -78,6 +169,8 @@ pub enum SyncError {
     Sink(#[from] SinkError),
     #[error("starting the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("recording the cursors: {0}")]
+    Commit(BoxError),
 }
 
 /// One file in the report.
@@ -125,13 +218,62 @@ impl Position {
     }
 }
 
-/// The cursor and size of every source file, in the order of [`source_files`].
-pub fn positions(
+/// Where `node` stands in every file its source glob selects (walks the glob: for listings).
+pub fn all_positions(
     view: &View,
-    factory_id: i64,
+    node: &Node,
     settings: &Settings,
 ) -> Result<Vec<Position>, StoreError> {
-    source_files(view, settings)?
+    positions_of(view, node.id, source_files(view, settings)?)
+}
+
+/// Where `node` stands in the files a run must look at: those its mark left with unsent bytes
+/// and those changed since (every file of the glob without a usable mark). The other files
+/// have nothing past their cursors. Also returns the mark it started from.
+pub fn live_positions(
+    view: &View,
+    node: &Node,
+    settings: &Settings,
+) -> Result<(Vec<Position>, Option<Mark>), StoreError> {
+    let config_txn = view.factory_node(node)?.updated_txn;
+    let mark = load_mark(view, node.id)?.filter(|m| m.config_txn == config_txn);
+    let Some(mark) = mark else {
+        return Ok((
+            positions_of(view, node.id, source_files(view, settings)?)?,
+            None,
+        ));
+    };
+    let mut files: Vec<Node> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for id in &mark.open {
+        // Removed since (retention, say): nothing left to read.
+        if !view.node_exists(*id)? {
+            continue;
+        }
+        let path = view.path_of(*id)?;
+        if seen.insert(*id) && View::selects(&settings.source, &path)? {
+            files.push(Node {
+                id: *id,
+                kind: NodeKind::File,
+                path,
+            });
+        }
+    }
+    for file in view.files_changed_since(mark.through_txn)? {
+        if seen.insert(file.id) && View::selects(&settings.source, &file.path)? {
+            files.push(file);
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok((positions_of(view, node.id, files)?, Some(mark)))
+}
+
+fn positions_of(
+    view: &View,
+    factory_id: i64,
+    files: Vec<Node>,
+) -> Result<Vec<Position>, StoreError> {
+    files
         .into_iter()
         .map(|file| {
             Ok(Position {
@@ -144,11 +286,28 @@ pub fn positions(
 }
 
 /// Bytes of the source files past their cursors.
-pub fn lag(view: &View, factory_id: i64, settings: &Settings) -> Result<u64, StoreError> {
-    Ok(positions(view, factory_id, settings)?
+pub fn lag(view: &View, node: &Node, settings: &Settings) -> Result<u64, StoreError> {
+    Ok(live_positions(view, node, settings)?
+        .0
         .iter()
         .map(Position::lag)
         .sum())
+}
+
+/// Which of `files` node `node` has not read to the end (files outside its glob: none).
+pub fn unsent(
+    view: &View,
+    node: &Node,
+    settings: &Settings,
+    files: &[Node],
+) -> Result<Vec<bool>, StoreError> {
+    files
+        .iter()
+        .map(|file| {
+            Ok(View::selects(&settings.source, &file.path)?
+                && load_cursor(view, node.id, file.id)?.offset < view.file_len(file.id)?)
+        })
+        .collect()
 }
 
 /// The files the source glob selects.
@@ -166,7 +325,10 @@ struct Progress {
     next_seq: u64,
     next_ack: u64,
     acked: BTreeMap<u64, u64>,
+    /// The error the cursor records (from an earlier run until this one decides).
     error: Option<String>,
+    /// A write of this file failed in this run.
+    failed: bool,
 }
 
 impl Progress {
@@ -257,36 +419,47 @@ impl Pipeline {
         }
     }
 
-    /// Stores every new complete line of the source files; cursors are written into `txn`.
-    /// When `stop` turns true, reading stops at the next batch, and in-flight batches get
-    /// `grace` to be acknowledged; what they cover stays behind the cursor otherwise. With a
-    /// `budget`, reading also stops at the first batch boundary past its bytes or its
-    /// deadline, and the report says there is `more`.
-    #[allow(clippy::too_many_arguments)]
+    /// Stores every new complete line of the files node `node` must look at, reading from a
+    /// snapshot; the cursors (and the node's [`Mark`]) are recorded through `committer` in short
+    /// transactions, at the end and every [`CHECKPOINT_EVERY`] (a dry run records nothing).
+    /// When `options.stop` turns true, reading stops at the next batch, and in-flight batches
+    /// get `options.grace` to be acknowledged; what they cover stays behind the cursor
+    /// otherwise. With a budget, reading also stops at the first batch boundary past its bytes
+    /// or its deadline, and the report says there is `more`.
     pub fn sync(
         &self,
-        txn: &mut Transaction,
-        factory_id: i64,
+        committer: &mut Committer,
+        node: &Node,
         stats: &Arc<Stats>,
-        stop: &dyn Fn() -> bool,
-        grace: Duration,
-        budget: Option<Budget>,
-        observer: Option<&Observer>,
+        options: &RunOptions<'_>,
     ) -> Result<SyncReport, SyncError> {
         let settings = &self.settings;
+        let factory_id = node.id;
         let dry_run = self.sink.is_none();
-        let positions = positions(txn, factory_id, settings)?;
+        let (stop, grace, budget, observer) = (
+            options.stop,
+            options.grace,
+            options.budget,
+            options.observer,
+        );
+        let snapshot = committer.snapshot()?;
+        let through_txn = snapshot.last_txn()?;
+        let config_txn = snapshot.factory_node(node)?.updated_txn;
+        let (positions, _) = live_positions(&snapshot, node, settings)?;
         let sizes: Vec<u64> = positions.iter().map(|p| p.size).collect();
         let mut files = Vec::with_capacity(positions.len());
         let mut progress = Vec::with_capacity(positions.len());
+        let mut stored = Vec::with_capacity(positions.len());
         for position in positions {
             progress.push(Progress {
                 cursor: position.cursor.offset,
                 next_seq: 0,
                 next_ack: 0,
                 acked: BTreeMap::new(),
-                error: position.cursor.last_error,
+                error: position.cursor.last_error.clone(),
+                failed: false,
             });
+            stored.push(position.cursor);
             files.push(position.file);
         }
         let mut errors = Vec::new();
@@ -300,9 +473,14 @@ impl Pipeline {
         let mut more = false;
         let mut halt = false;
         let mut read_bytes = 0u64;
+        let mut last_checkpoint = std::time::Instant::now();
         let mut display = pond_factory::progress::Progress::new(
             format!("{}.{}: sending", settings.database, settings.collection),
             behind,
+        );
+        let checkpoint_summary = format!(
+            "mongo {}.{}: cursors (checkpoint)",
+            settings.database, settings.collection
         );
         self.runtime.block_on(async {
             let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
@@ -328,6 +506,7 @@ impl Pipeline {
                 Err(e) => {
                     let message = format!("{}: {e}", files[fi].path);
                     progress[fi].error = Some(e.to_string());
+                    progress[fi].failed = true;
                     errors.push(message);
                     *failed = true;
                 }
@@ -337,7 +516,7 @@ impl Pipeline {
                 if start >= sizes[fi] {
                     continue;
                 }
-                let mut reader = txn.read_range(file.id, start, sizes[fi])?;
+                let mut reader = snapshot.read_range(file.id, start, sizes[fi])?;
                 let mut lines = LineSplitter::new(start);
                 let mut batch = new_batch(settings.batch_size);
                 let mut entry_ms = Vec::new();
@@ -380,6 +559,18 @@ impl Pipeline {
                         if failed {
                             break 'files;
                         }
+                    }
+                    if !dry_run && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                        last_checkpoint = std::time::Instant::now();
+                        record(
+                            committer,
+                            factory_id,
+                            &files,
+                            &progress,
+                            &mut stored,
+                            None,
+                            &checkpoint_summary,
+                        )?;
                     }
                     // Checked per chunk read, not per batch: lines that make no documents
                     // (empty `events` blocks) never fill a batch.
@@ -439,21 +630,38 @@ impl Pipeline {
             }
             Ok::<(), SyncError>(())
         })?;
+        drop(snapshot);
         if !dry_run {
-            for (fi, file) in files.iter().enumerate() {
-                let p = &progress[fi];
-                let had_error = errors
-                    .iter()
-                    .any(|e| e.starts_with(&format!("{}:", file.path)));
-                if p.cursor != starting[fi] || had_error || p.error.is_some() {
-                    let cursor = Cursor {
-                        format: CURSOR_FORMAT,
-                        offset: p.cursor,
-                        last_error: if had_error { p.error.clone() } else { None },
-                    };
-                    save_cursor(txn, factory_id, file.id, &cursor)?;
-                }
-            }
+            let open: Vec<i64> = files
+                .iter()
+                .zip(&progress)
+                .zip(&sizes)
+                .filter(|((_, p), size)| p.cursor < **size)
+                .map(|((f, _), _)| f.id)
+                .collect();
+            let mark = Mark {
+                format: MARK_FORMAT,
+                through_txn,
+                config_txn,
+                open,
+            };
+            let summary = format!(
+                "mongo {}.{}: {} inserted, {} duplicates, {} dead-lettered",
+                settings.database,
+                settings.collection,
+                stats.inserted.load(Ordering::Relaxed),
+                stats.duplicates.load(Ordering::Relaxed),
+                stats.dead_lettered.load(Ordering::Relaxed)
+            );
+            record(
+                committer,
+                factory_id,
+                &files,
+                &progress,
+                &mut stored,
+                Some(mark),
+                &summary,
+            )?;
         }
         Ok(SyncReport {
             inserted: stats.inserted.load(Ordering::Relaxed),
@@ -480,23 +688,95 @@ impl Pipeline {
     }
 }
 
-/// Runs one sync; cursors are written into `txn`.
-pub fn sync(
-    txn: &mut Transaction,
+/// What bounds one run of [`Pipeline::sync`].
+pub struct RunOptions<'a> {
+    /// Turns true when reading should stop.
+    pub stop: &'a dyn Fn() -> bool,
+    /// How long in-flight batches may take once a stop is requested.
+    pub grace: Duration,
+    /// A long-running stage's work budget per run.
+    pub budget: Option<Budget>,
+    /// Metrics of a long-running stage.
+    pub observer: Option<&'a Observer>,
+}
+
+/// Records, in one short transaction, the cursors that moved or whose error changed since
+/// `stored` (updated), and `mark` when given. Files removed meanwhile are skipped.
+fn record(
+    committer: &mut Committer,
     factory_id: i64,
+    files: &[Node],
+    progress: &[Progress],
+    stored: &mut [Cursor],
+    mark: Option<Mark>,
+    summary: &str,
+) -> Result<(), SyncError> {
+    let changes: Vec<(usize, Cursor)> = progress
+        .iter()
+        .enumerate()
+        .filter_map(|(fi, p)| {
+            let cursor = Cursor {
+                format: CURSOR_FORMAT,
+                offset: p.cursor,
+                last_error: if p.failed { p.error.clone() } else { None },
+            };
+            let old = &stored[fi];
+            (cursor.offset != old.offset || cursor.last_error != old.last_error)
+                .then_some((fi, cursor))
+        })
+        .collect();
+    if changes.is_empty() && mark.is_none() {
+        return Ok(());
+    }
+    committer
+        .commit(summary, |txn| {
+            for (fi, cursor) in &changes {
+                let file = &files[*fi];
+                if txn.node_exists(file.id)? {
+                    save_cursor(txn, factory_id, file.id, cursor)?;
+                }
+            }
+            if let Some(mut mark) = mark {
+                let mut open = Vec::with_capacity(mark.open.len());
+                for id in mark.open {
+                    if txn.node_exists(id)? {
+                        open.push(id);
+                    }
+                }
+                open.sort_unstable();
+                mark.open = open;
+                if load_mark(txn, factory_id)?.as_ref() != Some(&mark) {
+                    save_mark(txn, factory_id, &mark)?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(SyncError::Commit)?;
+    for (fi, cursor) in changes {
+        stored[fi] = cursor;
+    }
+    Ok(())
+}
+
+/// Runs one sync of node `node` (opening and closing the destination).
+pub fn sync(
+    committer: &mut Committer,
+    node: &Node,
     settings: &Settings,
     dry_run: bool,
 ) -> Result<SyncReport, SyncError> {
     let stats = Arc::new(Stats::default());
     let pipeline = Pipeline::open(settings, dry_run, &stats)?;
     let report = pipeline.sync(
-        txn,
-        factory_id,
+        committer,
+        node,
         &stats,
-        &|| false,
-        Duration::ZERO,
-        None,
-        None,
+        &RunOptions {
+            stop: &|| false,
+            grace: Duration::ZERO,
+            budget: None,
+            observer: None,
+        },
     );
     pipeline.close();
     report
@@ -700,6 +980,7 @@ mod tests {
             next_ack: 0,
             acked: BTreeMap::new(),
             error: None,
+            failed: false,
         };
         p.ack(1, 20);
         assert_eq!(p.cursor, 0);

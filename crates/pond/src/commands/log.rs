@@ -1,4 +1,6 @@
-//! `pond log [--limit N]`: transactions, newest first.
+//! `pond log [--limit N]`: transactions, newest first. Old ones folded by the history policy
+//! show as one record per bucket: the range, how many, by which commands, and the summaries of
+//! the rare ones.
 
 use super::Env;
 use crate::output;
@@ -24,8 +26,26 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     }
     for t in &transactions {
-        writeln!(out, "txn {:<6} {}  {}", t.txn, t.time, t.summary)?;
-        writeln!(out, "           $ {}", t.argv.join(" "))?;
+        match &t.folded {
+            None => {
+                writeln!(out, "txn {:<6} {}  {}", t.txn, t.time, t.summary)?;
+                writeln!(out, "           $ {}", t.argv.join(" "))?;
+            }
+            Some(folded) => {
+                writeln!(
+                    out,
+                    "txn {}-{} {} .. {}  {}",
+                    t.txn, t.last_txn, folded.first_time, t.time, t.summary
+                )?;
+                for note in &folded.notes {
+                    writeln!(
+                        out,
+                        "           txn {} {}  {}",
+                        note.txn, note.time, note.summary
+                    )?;
+                }
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

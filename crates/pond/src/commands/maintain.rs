@@ -1,16 +1,18 @@
-//! `pond maintain [PATH] [--max-bytes N] [--min-frame N]`: compact the files under PATH (merge
-//! small frames across version boundaries) and remove retired data files that no snapshot can
-//! still read.
+//! `pond maintain [PATH] [--max-bytes N] [--min-frame N]`: the pond's upkeep, in passes.
 //!
-//! The work is cut into transactions of at most `--max-bytes` each, so a writer waiting for the
-//! lock (a `follow`) gets it in between. Each transaction first removes the data files retired by
-//! earlier commits (only if no snapshot is open anywhere), then compacts files in path order
-//! until its budget is spent. The loop ends with a transaction that finds nothing to compact; it
-//! removes what the compactions before it retired. A pond with nothing to do commits nothing.
+//! Each pass is one transaction (see `pond_factory::maintain`): it removes data files retired
+//! or removed by earlier commits (only if no snapshot is open anywhere), folds history older
+//! than the policy's recent window (`pond settings`), runs every factory node's upkeep
+//! (retention), and compacts within `--max-bytes`: the files changed since the last finished
+//! compaction, or with PATH every file under it. Passes repeat (with a pause, so a waiting
+//! writer such as `follow` gets the lock in between) until compaction is done; one more pass
+//! removes what the last ones retired. Then the catalog gives its free pages back to the file
+//! system and empties its write-ahead log. A pond with nothing to do commits nothing.
 
 use super::{Env, pond_path};
 use crate::output;
-use pond_store::{CompactLimits, CompactReport, GarbageReport};
+use pond_factory::maintain::{MaintainPass, MaintainScope};
+use pond_store::{CompactLimits, CompactReport, FoldReport, GarbageReport};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -28,6 +30,11 @@ struct Report {
     txns: Vec<u64>,
     files: Vec<Compacted>,
     retired: GarbageReport,
+    folded: FoldReport,
+    /// What the factory nodes' upkeep did (retention).
+    nodes: Vec<String>,
+    catalog_bytes_before: u64,
+    catalog_bytes_after: u64,
 }
 
 /// Pause between two passes, so that other writers get the lock.
@@ -42,34 +49,46 @@ pub fn run(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<ExitCode> {
-    let under = pond_path(path.unwrap_or("/"))?;
+    let under = path.map(pond_path).transpose()?.filter(|p| !p.is_root());
+    let runner = super::factory::runner(env, "pond run".to_string());
+    let catalog_bytes_before = env.pond.catalog_bytes();
     let mut files: BTreeMap<String, CompactReport> = BTreeMap::new();
     let mut retired = GarbageReport::default();
+    let mut folded = FoldReport::default();
+    let mut nodes = Vec::new();
     let mut txns = Vec::new();
     let mut passes = 0;
+    let mut compaction_done = false;
     loop {
         passes += 1;
         if passes > 1 {
-            // Let a waiting writer (a running `follow`) in between passes: the writer lock is
-            // polled every 25 ms, and taking it back at once would starve it.
+            // Let a waiting writer (a running `follow`) in between passes.
             std::thread::sleep(PAUSE_BETWEEN_PASSES);
         }
-        let mut txn = env.begin()?;
-        let collected = txn.collect_garbage()?;
-        retired.add(&collected);
-        let pass = txn.compact_all(&under, &limits)?;
-        let summary = format!(
-            "maintain {under}: {} file(s) compacted, {} retired data file(s) removed, {} cut",
-            pass.len(),
-            collected.removed_files,
-            collected.cut_files
-        );
-        if let Some(number) = txn.commit(&summary)? {
-            txns.push(number);
+        let scope = match &under {
+            Some(under) => MaintainScope::Under(under),
+            None => MaintainScope::Changed,
+        };
+        let pass: MaintainPass = runner.maintain_pass(&limits, scope)?;
+        retired.add(&pass.garbage);
+        folded.txns_folded += pass.fold.txns_folded;
+        folded.versions_folded += pass.fold.versions_folded;
+        folded.files += pass.fold.files;
+        folded.through_txn = folded.through_txn.max(pass.fold.through_txn);
+        nodes.extend(pass.nodes);
+        txns.extend(pass.txn);
+        for (path, report) in pass.compacted {
+            files
+                .entry(path)
+                .and_modify(|merged| merged.then(&report))
+                .or_insert(report);
         }
-        if pass.is_empty() {
+        // Once compaction is done, one more pass removes what the last ones retired or
+        // removed, unless a snapshot holds it (a later run does it then).
+        if pass.done && (compaction_done || pass.garbage_left == 0 || pass.garbage.waiting > 0) {
             break;
         }
+        compaction_done = pass.done;
         if passes >= MAX_PASSES {
             // A writer adding small frames as fast as they are merged would keep this going.
             tracing::warn!(
@@ -77,15 +96,15 @@ pub fn run(
             );
             break;
         }
-        // Go on even when this pass did not run out of budget: the next one removes what
-        // this one retired. Every pass that compacts lowers the frame count, so this ends.
-        for (path, report) in pass {
-            files
-                .entry(path.to_string())
-                .and_modify(|merged| merged.then(&report))
-                .or_insert(report);
-        }
     }
+    let mut txn = env.begin()?;
+    let free_pages = txn.release_free_pages()?;
+    if let Some(number) = txn.commit(&format!(
+        "maintain: {free_pages} free catalog page(s) given back"
+    ))? {
+        txns.push(number);
+    }
+    env.pond.checkpoint()?;
     let report = Report {
         txns,
         files: files
@@ -93,6 +112,10 @@ pub fn run(
             .map(|(path, report)| Compacted { path, report })
             .collect(),
         retired,
+        folded,
+        nodes,
+        catalog_bytes_before,
+        catalog_bytes_after: env.pond.catalog_bytes(),
     };
     if json {
         output::json(out, &report)?;
@@ -111,12 +134,23 @@ pub fn run(
             r.raw_bytes
         )?;
     }
+    for node in &report.nodes {
+        writeln!(out, "{node}")?;
+    }
     let r = &report.retired;
     if r.removed_files + r.cut_files + r.waiting > 0 {
         writeln!(
             out,
             "retired data files: {} removed, {} cut, {} bytes freed, {} waiting for open snapshots",
             r.removed_files, r.cut_files, r.freed_bytes, r.waiting
+        )?;
+    }
+    let f = &report.folded;
+    if f.txns_folded + f.versions_folded > 0 {
+        writeln!(
+            out,
+            "history: {} transaction record(s) and {} version(s) folded",
+            f.txns_folded, f.versions_folded
         )?;
     }
     let txn_text = match report.txns.as_slice() {
@@ -130,6 +164,12 @@ pub fn run(
                 .join(", ")
         ),
     };
-    writeln!(out, "{} file(s) compacted ({txn_text})", report.files.len())?;
+    writeln!(
+        out,
+        "{} file(s) compacted; catalog {} -> {} bytes ({txn_text})",
+        report.files.len(),
+        report.catalog_bytes_before,
+        report.catalog_bytes_after
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,7 @@ mod list;
 mod log;
 mod maintain;
 mod mkdir;
+mod settings;
 mod show;
 mod status;
 mod verify;
@@ -111,6 +112,17 @@ pub fn dispatch(
                     out,
                 ),
                 Command::Run { path, args } => factory::run(&env, path.as_deref(), &args, out),
+                Command::Settings {
+                    history_recent,
+                    history_interval,
+                    json,
+                } => settings::run(
+                    &env,
+                    history_recent.as_deref(),
+                    history_interval.as_deref(),
+                    json.json,
+                    out,
+                ),
                 Command::Status { json } => status::run(&env, json.json, out),
                 Command::Init { .. } | Command::ListFactories { .. } => Ok(ExitCode::SUCCESS),
             }
