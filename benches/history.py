@@ -315,11 +315,13 @@ def main() -> int:
         counts = [int(x) for x in (args.files or "48,8760").split(",")]
         if args.part in ("idle", "all"):
             out["idle"] = idle(pond, secantusd, counts, args.runs)
-            print("\n".join(idle_table(out["idle"], counts)), flush=True)
+            print("\n".join(idle_table(out["idle"], counts)), flush=True,
+                  file=sys.stderr if args.json else sys.stdout)
         if args.part in ("follow", "all"):
             out["follow"] = follow(pond, secantusd, counts, args.stage.split(","), args.rate,
                                    args.duration)
-            print("\n".join(follow_table(out["follow"])), flush=True)
+            print("\n".join(follow_table(out["follow"])), flush=True,
+                  file=sys.stderr if args.json else sys.stdout)
             ok &= all(r["ok"] for r in out["follow"])
         if args.part in ("backfill", "all"):
             files = int(args.files) if args.files and args.part == "backfill" else 20000

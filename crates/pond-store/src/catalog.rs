@@ -26,6 +26,42 @@ pub const OLDEST_UPGRADABLE_FORMAT: u32 = 1;
 /// Catalog file name inside the pond directory.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
 
+/// Table bodies written the same by a new pond and by the upgrade (`{VERSIONS}` and the like
+/// in [`SCHEMA`] and [`UPGRADE_FROM_2`]; see [`with_tables`]).
+const VERSIONS_TABLE: &str = "(
+        node INTEGER NOT NULL REFERENCES nodes(id),
+        version INTEGER NOT NULL,
+        txn INTEGER NOT NULL,
+        segment_len INTEGER NOT NULL,
+        segment_hash BLOB,
+        total_len INTEGER NOT NULL,
+        root BLOB NOT NULL,
+        frontier BLOB NOT NULL,
+        PRIMARY KEY (node, version)
+    ) WITHOUT ROWID";
+const FRAMES_TABLE: &str = "(
+        node INTEGER NOT NULL REFERENCES nodes(id),
+        raw_offset INTEGER NOT NULL,
+        raw_len INTEGER NOT NULL,
+        file_offset INTEGER NOT NULL,
+        file_len INTEGER NOT NULL,
+        codec INTEGER NOT NULL,
+        generation INTEGER NOT NULL,
+        PRIMARY KEY (node, raw_offset)
+    ) WITHOUT ROWID";
+const REMOVED_TABLE: &str = "(
+        node INTEGER PRIMARY KEY,
+        txn INTEGER NOT NULL,
+        max_generation INTEGER NOT NULL
+    )";
+
+/// `sql` with the shared table bodies filled in.
+fn with_tables(sql: &str) -> String {
+    sql.replace("{VERSIONS}", VERSIONS_TABLE)
+        .replace("{FRAMES}", FRAMES_TABLE)
+        .replace("{REMOVED}", REMOVED_TABLE)
+}
+
 const SCHEMA: &str = r#"
 CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE txns (
@@ -49,27 +85,8 @@ CREATE TABLE entries (
     child INTEGER NOT NULL UNIQUE REFERENCES nodes(id),
     PRIMARY KEY (parent, name)
 );
-CREATE TABLE versions (
-    node INTEGER NOT NULL REFERENCES nodes(id),
-    version INTEGER NOT NULL,
-    txn INTEGER NOT NULL,
-    segment_len INTEGER NOT NULL,
-    segment_hash BLOB,
-    total_len INTEGER NOT NULL,
-    root BLOB NOT NULL,
-    frontier BLOB NOT NULL,
-    PRIMARY KEY (node, version)
-) WITHOUT ROWID;
-CREATE TABLE frames (
-    node INTEGER NOT NULL REFERENCES nodes(id),
-    raw_offset INTEGER NOT NULL,
-    raw_len INTEGER NOT NULL,
-    file_offset INTEGER NOT NULL,
-    file_len INTEGER NOT NULL,
-    codec INTEGER NOT NULL,
-    generation INTEGER NOT NULL,
-    PRIMARY KEY (node, raw_offset)
-) WITHOUT ROWID;
+CREATE TABLE versions {VERSIONS};
+CREATE TABLE frames {FRAMES};
 CREATE TABLE data_files (
     node INTEGER NOT NULL REFERENCES nodes(id),
     generation INTEGER NOT NULL,
@@ -83,11 +100,7 @@ CREATE TABLE retired (
     txn INTEGER NOT NULL,
     PRIMARY KEY (node, generation)
 );
-CREATE TABLE removed (
-    node INTEGER PRIMARY KEY,
-    txn INTEGER NOT NULL,
-    max_generation INTEGER NOT NULL
-);
+CREATE TABLE removed {REMOVED};
 CREATE TABLE factory_nodes (
     node INTEGER PRIMARY KEY REFERENCES nodes(id),
     factory TEXT NOT NULL,
@@ -141,7 +154,7 @@ pub(crate) fn open(path: &Path, create: bool) -> Result<Connection> {
 pub(crate) fn create_schema(conn: &Connection, path: &Path, compression: &str) -> Result<()> {
     let created = crate::rfc3339(std::time::SystemTime::now());
     conn.execute_batch("BEGIN IMMEDIATE")
-        .and_then(|()| conn.execute_batch(SCHEMA))
+        .and_then(|()| conn.execute_batch(&with_tables(SCHEMA)))
         .and_then(|()| {
             let mut insert = conn.prepare("INSERT INTO settings (key, value) VALUES (?1, ?2)")?;
             insert.execute(params!["format_version", FORMAT_VERSION.to_string()])?;
@@ -189,41 +202,18 @@ ALTER TABLE nodes ADD COLUMN changed_txn INTEGER NOT NULL DEFAULT 0;
 UPDATE nodes SET changed_txn = max(created_txn,
     coalesce((SELECT max(v.txn) FROM versions v WHERE v.node = nodes.id), 0));
 CREATE INDEX nodes_by_change ON nodes (changed_txn);
-CREATE TABLE versions_3 (
-    node INTEGER NOT NULL REFERENCES nodes(id),
-    version INTEGER NOT NULL,
-    txn INTEGER NOT NULL,
-    segment_len INTEGER NOT NULL,
-    segment_hash BLOB,
-    total_len INTEGER NOT NULL,
-    root BLOB NOT NULL,
-    frontier BLOB NOT NULL,
-    PRIMARY KEY (node, version)
-) WITHOUT ROWID;
+CREATE TABLE versions_3 {VERSIONS};
 INSERT INTO versions_3 SELECT node, version, txn, segment_len, segment_hash, total_len, root,
     frontier FROM versions;
 DROP TABLE versions;
 ALTER TABLE versions_3 RENAME TO versions;
-CREATE TABLE frames_3 (
-    node INTEGER NOT NULL REFERENCES nodes(id),
-    raw_offset INTEGER NOT NULL,
-    raw_len INTEGER NOT NULL,
-    file_offset INTEGER NOT NULL,
-    file_len INTEGER NOT NULL,
-    codec INTEGER NOT NULL,
-    generation INTEGER NOT NULL,
-    PRIMARY KEY (node, raw_offset)
-) WITHOUT ROWID;
+CREATE TABLE frames_3 {FRAMES};
 INSERT INTO frames_3 SELECT node, raw_offset, raw_len, file_offset, file_len, codec, generation
     FROM frames;
 DROP INDEX frames_by_size;
 DROP TABLE frames;
 ALTER TABLE frames_3 RENAME TO frames;
-CREATE TABLE removed (
-    node INTEGER PRIMARY KEY,
-    txn INTEGER NOT NULL,
-    max_generation INTEGER NOT NULL
-);
+CREATE TABLE removed {REMOVED};
 UPDATE settings SET value = '3' WHERE key = 'format_version';
 "#;
 
@@ -232,13 +222,16 @@ UPDATE settings SET value = '3' WHERE key = 'format_version';
 /// later (incremental vacuum). Data files are untouched: format 1 wrote every frame of a node
 /// to its one data file, and formats 2 and 3 store frames alike.
 pub(crate) fn upgrade(conn: &Connection, path: &Path) -> Result<()> {
-    for (from, sql) in [(1u32, UPGRADE_FROM_1), (2, UPGRADE_FROM_2)] {
+    for (from, sql) in [
+        (1u32, UPGRADE_FROM_1.to_string()),
+        (2, with_tables(UPGRADE_FROM_2)),
+    ] {
         conn.execute_batch("BEGIN IMMEDIATE")
             .map_err(|e| at(path, e))?;
         let result = (|| {
             let version = setting(conn, path, "format_version")?;
             if version.as_deref() == Some(&from.to_string()) {
-                conn.execute_batch(sql).map_err(|e| at(path, e))?;
+                conn.execute_batch(&sql).map_err(|e| at(path, e))?;
                 tracing::info!(
                     catalog = %path.display(),
                     "upgraded the pond format from {from} to {}",

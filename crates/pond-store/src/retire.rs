@@ -106,20 +106,7 @@ impl Transaction {
             )
             .map_err(|e| self.view.db(e))?
             .unwrap_or(0);
-        for sql in [
-            "DELETE FROM entries WHERE child = ?1",
-            "DELETE FROM node_state WHERE node = ?1",
-            "DELETE FROM versions WHERE node = ?1",
-            "DELETE FROM frames WHERE node = ?1",
-            "DELETE FROM data_files WHERE node = ?1",
-            "DELETE FROM retired WHERE node = ?1",
-            "DELETE FROM nodes WHERE id = ?1",
-        ] {
-            self.view
-                .conn
-                .execute(sql, [node.id])
-                .map_err(|e| self.view.db(e))?;
-        }
+        self.delete_node_rows(node.id)?;
         self.view
             .conn
             .execute(
@@ -222,17 +209,7 @@ impl Transaction {
         if !self.view.children(dir)?.is_empty() {
             return Ok(false);
         }
-        for sql in [
-            "DELETE FROM entries WHERE child = ?1",
-            "DELETE FROM node_state WHERE node = ?1",
-            "DELETE FROM nodes WHERE id = ?1",
-        ] {
-            self.view
-                .conn
-                .execute(sql, [dir.id])
-                .map_err(|e| self.view.db(e))?;
-        }
-        self.changed = true;
+        self.delete_node_rows(dir.id)?;
         Ok(true)
     }
 

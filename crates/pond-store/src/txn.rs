@@ -358,24 +358,34 @@ impl Transaction {
                 detail: "refusing to remove a file that has versions".to_string(),
             });
         }
-        for sql in [
-            "DELETE FROM entries WHERE child = ?1",
-            "DELETE FROM node_state WHERE node = ?1",
-            "DELETE FROM frames WHERE node = ?1",
-            "DELETE FROM data_files WHERE node = ?1",
-            "DELETE FROM retired WHERE node = ?1",
-            "DELETE FROM nodes WHERE id = ?1",
-        ] {
-            self.view
-                .conn
-                .execute(sql, [node.id])
-                .map_err(|e| self.view.db(e))?;
-        }
+        self.delete_node_rows(node.id)?;
         if let Some(open) = self.open.remove(&node.id) {
             for generation in open.generations.values() {
                 remove_if_exists(&generation.path)?;
             }
             remove_if_exists(&open.outboard_path)?;
+        }
+        self.changed = true;
+        Ok(())
+    }
+
+    /// Deletes node `id` and every row about it: its entry, state, versions, frames, data file
+    /// and retired rows.
+    pub(crate) fn delete_node_rows(&mut self, id: i64) -> Result<()> {
+        for table in [
+            "entries WHERE child",
+            "node_state WHERE node",
+            "versions WHERE node",
+            "frames WHERE node",
+            "data_files WHERE node",
+            "retired WHERE node",
+            "nodes WHERE id",
+        ] {
+            self.view
+                .conn
+                .prepare_cached(&format!("DELETE FROM {table} = ?1"))
+                .and_then(|mut s| s.execute([id]))
+                .map_err(|e| self.view.db(e))?;
         }
         self.changed = true;
         Ok(())

@@ -319,3 +319,53 @@ fn compression_settings_parse() {
         assert!(Compression::parse(bad).is_err(), "{bad}");
     }
 }
+
+// `View::selects` (used where walking the namespace would cost the whole pond) agrees with
+// `View::select` on which files a pattern takes: globs, `**`, a plain directory, a plain file.
+#[test]
+fn selects_agrees_with_select() {
+    let (_dir, pond) = new_pond(Compression::None);
+    let mut txn = pond.begin(vec![], NO_WAIT).unwrap();
+    let files = [
+        "/logs/hl/20250101/0",
+        "/logs/hl/20250101/1",
+        "/logs/hl/20250102/0",
+        "/logs/app/app.json",
+        "/logs/app/app-2025.json",
+        "/other/x",
+    ];
+    for file in files {
+        let p = path(file);
+        txn.mkdir(&p.parent().unwrap(), true).unwrap();
+        txn.create_file(&p).unwrap();
+    }
+    txn.commit("files").unwrap();
+    let snapshot = pond.snapshot().unwrap();
+    for pattern in [
+        "logs/hl/**",
+        "/logs/hl/*/0",
+        "/logs/app/app-*.json",
+        "/logs/app",
+        "/logs/app/app.json",
+        "/logs/{hl,app}/**",
+        "/nothing/**",
+    ] {
+        let selected: Vec<String> = snapshot
+            .select(pattern)
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.kind == pond_store::NodeKind::File)
+            .map(|n| n.path.to_string())
+            .collect();
+        let by_path: Vec<String> = files
+            .iter()
+            .filter(|f| pond_store::View::selects(pattern, &path(f)).unwrap())
+            .map(|f| f.to_string())
+            .collect();
+        let mut selected_sorted = selected.clone();
+        selected_sorted.sort();
+        let mut by_path_sorted = by_path.clone();
+        by_path_sorted.sort();
+        assert_eq!(selected_sorted, by_path_sorted, "{pattern}");
+    }
+}

@@ -10,7 +10,6 @@ mod support;
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::Stdio;
 use std::time::Duration;
 use support::{SplitMix64, TestPond, b3sum, log_bytes};
 
@@ -53,16 +52,11 @@ fn copy_killed_at_random_instants_leaves_pond_consistent() {
         let host = tp.host.join(&name);
         std::fs::hard_link(&source, &host).unwrap();
 
-        let mut child = tp
-            .cmd(&["copy", host.to_str().unwrap(), "/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        // SIGKILL; the copy may have finished already, which is one of the allowed outcomes.
-        let _ = child.kill();
-        let status = child.wait().unwrap();
+        let status = support::kill_after(
+            tp.cmd(&["copy", host.to_str().unwrap(), "/"]),
+            Duration::from_millis(delay),
+        )
+        .status;
 
         let verify = tp.output(&["verify"]);
         assert!(

@@ -376,15 +376,10 @@ fn maintain_killed_while_folding_loses_nothing() {
             .clone();
         let delay = rng.below(60);
         let context = format!("seed {seed:#x}, round {round}, kill after {delay} ms");
-        let mut child = tp
-            .cmd(&["maintain"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = child.kill();
-        if !child.wait().unwrap().success() {
+        if !support::kill_after(tp.cmd(&["maintain"]), Duration::from_millis(delay))
+            .status
+            .success()
+        {
             killed += 1;
         }
         let verify = tp.output(&["verify"]);

@@ -1731,25 +1731,16 @@ fn sync_killed_at_random_instants_then_rerun_mirrors_exactly() {
             let ctx = format!("seed {seed:#x}, {phase}, round {round}, kill after {delay} ms");
             let before: BTreeMap<String, Value> = logs.mirrored();
             let txns = logs.tp.txns().len();
-            let start = std::time::Instant::now();
-            let mut child = logs
-                .cmd(&["run", NODE, "sync", "--json"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let mut finished = false;
-            while start.elapsed() < Duration::from_millis(delay) {
-                if child.try_wait().unwrap().is_some() {
-                    finished = true;
-                    let ms = start.elapsed().as_millis() as u64;
-                    ms_per_mib = (ms.saturating_sub(50) / pending_mib).max(1);
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
+            let run = support::kill_after(
+                logs.cmd(&["run", NODE, "sync", "--json"]),
+                Duration::from_millis(delay),
+            );
+            let finished = run.finished_after.is_some();
+            if let Some(took) = run.finished_after {
+                let ms = took.as_millis() as u64;
+                ms_per_mib = (ms.saturating_sub(50) / pending_mib).max(1);
             }
-            let _ = child.kill();
-            let status = child.wait().unwrap();
+            let status = run.status;
             let verify = logs.output(&["verify"]);
             assert!(
                 verify.status.success(),

@@ -11,7 +11,6 @@ mod support;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::process::Stdio;
 use std::time::Duration;
 use support::{SplitMix64, TestPond, log_bytes};
 
@@ -273,15 +272,11 @@ fn maintain_killed_at_random_instants_leaves_pond_consistent() {
         let delay = rng.below(300);
         let context = format!("seed {seed:#x}, round {round}, kill after {delay} ms");
         eprintln!("{context}");
-        let mut child = tp
-            .cmd(&["maintain", "--max-bytes", "65536"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(delay));
-        let _ = child.kill();
-        if !child.wait().unwrap().success() {
+        let run = support::kill_after(
+            tp.cmd(&["maintain", "--max-bytes", "65536"]),
+            Duration::from_millis(delay),
+        );
+        if !run.status.success() {
             killed += 1;
         }
 
@@ -296,7 +291,7 @@ fn maintain_killed_at_random_instants_leaves_pond_consistent() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| t["summary"].as_str().unwrap().starts_with("maintain "))
+        .filter(|t| t["summary"].as_str().unwrap().starts_with("maintain:"))
         .count();
     eprintln!("{killed} of 10 runs were killed before they finished; {maintained} committed");
 

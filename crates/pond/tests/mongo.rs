@@ -18,7 +18,6 @@ mod support;
 use mongodb::bson::{Bson, Decimal128, Document, doc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use support::mongo::{
@@ -708,25 +707,15 @@ fn sync_killed_at_random_instants_then_rerun_stores_each_line_once() {
 
         let delay = rng.below(round_ms * 5 / 4 + 1);
         let ctx = format!("seed {seed:#x}, round {round}, kill after {delay} ms");
-        let start = Instant::now();
-        let mut child = p
-            .pond
-            .cmd(&["run", LOGFILE_NODE, "sync", "--json"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut finished = false;
-        while start.elapsed() < Duration::from_millis(delay) {
-            if child.try_wait().unwrap().is_some() {
-                finished = true;
-                round_ms = (start.elapsed().as_millis() as u64).max(20);
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
+        let run = support::kill_after(
+            p.pond.cmd(&["run", LOGFILE_NODE, "sync", "--json"]),
+            Duration::from_millis(delay),
+        );
+        let finished = run.finished_after.is_some();
+        if let Some(took) = run.finished_after {
+            round_ms = (took.as_millis() as u64).max(20);
         }
-        let _ = child.kill();
-        let status = child.wait().unwrap();
+        let status = run.status;
         // An insert the killed process had sent may still be applied: wait until the count
         // settles.
         let mut settled = p.count();

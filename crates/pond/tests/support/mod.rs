@@ -260,3 +260,35 @@ pub fn keys(value: &serde_json::Value) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// How a run that [`kill_after`] watched ended.
+pub struct Killed {
+    /// When it ended by itself before the kill: how long it ran.
+    pub finished_after: Option<std::time::Duration>,
+    pub status: std::process::ExitStatus,
+}
+
+/// Spawns `cmd` (output discarded) and sends it SIGKILL `after` its start, unless it ends
+/// first: the crash tests' way of stopping a writer at an arbitrary instant.
+pub fn kill_after(mut cmd: Command, after: std::time::Duration) -> Killed {
+    let started = std::time::Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut finished_after = None;
+    while started.elapsed() < after {
+        if child.try_wait().unwrap().is_some() {
+            finished_after = Some(started.elapsed());
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    // The process may have ended just now: one of the outcomes a crash test allows.
+    let _ = child.kill();
+    Killed {
+        finished_after,
+        status: child.wait().unwrap(),
+    }
+}
