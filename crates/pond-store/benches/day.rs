@@ -15,7 +15,12 @@
 //!
 //! `DAY_RATE` (lines/s, default 3000), `DAY_HOURS` (default 24), `DAY_LINE_BYTES` (default 470),
 //! `DAY_DIR` (scratch directory; default a temp dir in /dev/shm when it exists).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout, clippy::print_stderr)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
 
 use pond_store::{Clock, CompactLimits, Compression, Node, Pond, PondPath};
 use std::collections::BTreeMap;
@@ -115,7 +120,10 @@ fn main() {
 
     let lines_per_step = (rate * STEP_MS / 1000) as usize;
     let line = |n: u64| -> Vec<u8> {
-        let mut text = format!("{{\"n\":{n},\"coin\":\"BTC\",\"px\":\"{}\"", 60_000 + n % 997);
+        let mut text = format!(
+            "{{\"n\":{n},\"coin\":\"BTC\",\"px\":\"{}\"",
+            60_000 + n % 997
+        );
         while text.len() + 2 < line_bytes {
             text.push('x');
         }
@@ -142,7 +150,10 @@ fn main() {
             current_hour = hour;
             let day = path(&format!("/logs/hl/node_trades/2025{:04}", 101 + hour / 24));
             txn.mkdir(&day, true).unwrap();
-            file = Some(txn.create_file(&day.join(&(hour % 24).to_string()).unwrap()).unwrap());
+            file = Some(
+                txn.create_file(&day.join(&(hour % 24).to_string()).unwrap())
+                    .unwrap(),
+            );
         }
         let node = file.clone().unwrap();
         buf.clear();
@@ -159,19 +170,32 @@ fn main() {
             at * 1_000_000,
             txn.txn()
         );
-        txn.set_state(node.id, &format!("logfile:{}", logfile.id), state.as_bytes())
+        txn.set_state(
+            node.id,
+            &format!("logfile:{}", logfile.id),
+            state.as_bytes(),
+        )
+        .unwrap();
+        let mirror_txn = txn
+            .commit("logfile follow hl: 1 appended")
+            .unwrap()
             .unwrap();
-        let mirror_txn = txn.commit("logfile follow hl: 1 appended").unwrap().unwrap();
         // The stage's run: the file's cursor and the node's mark.
         let mut txn = pond.begin(follow_argv.clone(), Duration::ZERO).unwrap();
-        let cursor = format!("{{\"format\":1,\"offset\":{},\"last_error\":null}}", version.total_len);
+        let cursor = format!(
+            "{{\"format\":1,\"offset\":{},\"last_error\":null}}",
+            version.total_len
+        );
         txn.set_state(node.id, &format!("mongo:{}", mongo.id), cursor.as_bytes())
             .unwrap();
-        let mark = format!(
-            "{{\"format\":1,\"through_txn\":{mirror_txn},\"config_txn\":1,\"open\":[]}}"
-        );
-        txn.set_state(mongo.id, &format!("mongo:{}:mark", mongo.id), mark.as_bytes())
-            .unwrap();
+        let mark =
+            format!("{{\"format\":1,\"through_txn\":{mirror_txn},\"config_txn\":1,\"open\":[]}}");
+        txn.set_state(
+            mongo.id,
+            &format!("mongo:{}:mark", mongo.id),
+            mark.as_bytes(),
+        )
+        .unwrap();
         txn.commit("mongo hl.trades: 300 inserted, 0 duplicates, 0 dead-lettered")
             .unwrap();
         if at >= next_maintain {
@@ -197,7 +221,9 @@ fn main() {
     // `pond maintain`: passes until done, free pages back, checkpoint.
     let (final_passes, _) = maintain(&pond, &["pond".into(), "maintain".into()]);
     maintain(&pond, &["pond".into(), "maintain".into()]);
-    let mut txn = pond.begin(vec!["pond".into(), "maintain".into()], Duration::ZERO).unwrap();
+    let mut txn = pond
+        .begin(vec!["pond".into(), "maintain".into()], Duration::ZERO)
+        .unwrap();
     let free_pages = txn.release_free_pages().unwrap();
     txn.commit("maintain: free pages").unwrap();
     pond.checkpoint().unwrap();
