@@ -3,7 +3,7 @@
 
 Usage: gen_trades.py PATH SIZE_MIB [SEED]
 
-The shape follows ../shared/samples/node_trades.jsonl. Fields vary the way a real hour file
+The shape follows testdata/samples/node_trades.jsonl. Fields vary the way a real hour file
 does, so the output compresses like real logs rather than like a repeated line:
 - `time` increases with nanosecond digits; `px` random-walks per coin on its tick; `sz` varies;
 - `hash` is random hex, shared by the fills of one taker order (same coin, side, taker, oid),

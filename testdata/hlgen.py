@@ -17,7 +17,7 @@ Two clocks:
     real time. When it enters a new hour the generator opens the new file, creating the day
     directory when needed, as the node does. Files are opened in append mode.
 
-Line content follows the node's records (shared/samples/node_trades.jsonl): keys coin, side,
+Line content follows the node's records (testdata/samples/node_trades.jsonl): keys coin, side,
 time, px, sz, hash, trade_dir_override, side_info (buyer first, then seller; each with user,
 start_pos, oid, twap_id, cloid), same order and value shapes. The sequence of trades depends
 only on --seed. Every trade is distinct under the natural key (time, coin, px, sz, both sides'

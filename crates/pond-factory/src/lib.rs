@@ -183,6 +183,10 @@ pub struct NodeStatus {
     pub files: Option<u64>,
     /// The last problem the node recorded in the pond, if it is still unresolved.
     pub last_error: Option<String>,
+    /// What is worth knowing but not a problem (a node waiting for its directory, patterns
+    /// that match no file); `pond status` shows it and still exits 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// What a successful run reports back to the runner.

@@ -64,6 +64,16 @@ pub enum RunError {
     },
 }
 
+/// `error` as one line that names `target` once (most errors start with their node's path).
+pub(crate) fn naming(target: &str, error: &RunError) -> String {
+    let text = error.to_string();
+    if text.starts_with(target) {
+        text
+    } else {
+        format!("{target}: {text}")
+    }
+}
+
 /// A config error names its source already; anything else gets the node's path.
 fn prepare_error(path: &str, source: PrepareError) -> RunError {
     match source {
@@ -374,7 +384,7 @@ impl Runner<'_> {
                 }),
                 Err(e) => {
                     tracing::error!(upstream = %path, downstream = %target, "downstream failed: {e}");
-                    failures.push(format!("{target}: {e}"));
+                    failures.push(naming(&target, &e));
                     stages.push(StageJson {
                         path: target.clone(),
                         ok: false,

@@ -134,11 +134,25 @@ fn path_of(pond_dir: &Path, node: i64) -> PathBuf {
 pub fn save(pond_dir: &Path, node: i64, record: &RunRecord) {
     let path = path_of(pond_dir, node);
     let result = (|| -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        // The pond's files take its directory's permissions, without execute.
+        let file_mode = pond_store::file_mode(pond_dir);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(file_mode | (file_mode & 0o444) >> 2)
+                .create(dir)?;
         }
         let tmp = path.with_extension(format!("json.{}", std::process::id()));
-        std::fs::write(&tmp, serde_json::to_vec(record)?)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(file_mode)
+            .open(&tmp)?;
+        file.write_all(&serde_json::to_vec(record)?)?;
+        drop(file);
         std::fs::rename(&tmp, &path)
     })();
     if let Err(e) = result {

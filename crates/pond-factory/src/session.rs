@@ -369,7 +369,7 @@ impl Runner<'_> {
                                 },
                             );
                             if let Err(e) = chained {
-                                failures.push(format!("{target}: {e}"));
+                                failures.push(crate::runner::naming(target, &e));
                             }
                         }
                         if failures.is_empty() {

@@ -98,11 +98,15 @@ fn main() {
     };
     let now_ms = Arc::new(AtomicU64::new(START_MS));
     let read = now_ms.clone();
-    let pond = Pond::init(&scratch.path().join("pond"), Compression::Zstd(1))
-        .unwrap()
-        .with_clock(Clock::new(move || {
-            UNIX_EPOCH + Duration::from_millis(read.load(Ordering::SeqCst))
-        }));
+    let pond = Pond::init(
+        &scratch.path().join("pond"),
+        Compression::Zstd(1),
+        pond_store::Sharing::Private,
+    )
+    .unwrap()
+    .with_clock(Clock::new(move || {
+        UNIX_EPOCH + Duration::from_millis(read.load(Ordering::SeqCst))
+    }));
     let follow_argv: Vec<String> = ["pond", "run", "/etc/hl", "follow"]
         .iter()
         .map(|s| s.to_string())

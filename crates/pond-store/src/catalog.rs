@@ -151,7 +151,12 @@ pub(crate) fn open(path: &Path, create: bool) -> Result<Connection> {
 }
 
 /// Creates the schema and the settings of a new pond.
-pub(crate) fn create_schema(conn: &Connection, path: &Path, compression: &str) -> Result<()> {
+pub(crate) fn create_schema(
+    conn: &Connection,
+    path: &Path,
+    compression: &str,
+    instance_id: &str,
+) -> Result<()> {
     let created = crate::rfc3339(std::time::SystemTime::now());
     conn.execute_batch("BEGIN IMMEDIATE")
         .and_then(|()| conn.execute_batch(&with_tables(SCHEMA)))
@@ -160,6 +165,7 @@ pub(crate) fn create_schema(conn: &Connection, path: &Path, compression: &str) -
             insert.execute(params!["format_version", FORMAT_VERSION.to_string()])?;
             insert.execute(params!["compression", compression])?;
             insert.execute(params!["created", created])?;
+            insert.execute(params!["instance_id", instance_id])?;
             Ok(())
         })
         .and_then(|()| conn.execute_batch("COMMIT"))
@@ -285,10 +291,66 @@ pub(crate) fn setting(conn: &Connection, path: &Path, key: &str) -> Result<Optio
     .map_err(|e| at(path, e))
 }
 
-/// Wraps a SQLite error with the catalog path.
+/// Wraps a SQLite error with the catalog path; a full file system says so by name (SQLite
+/// reports it as "database or disk is full" or as an I/O error code).
 pub(crate) fn at(path: &Path, source: rusqlite::Error) -> StoreError {
+    let disk = matches!(
+        source.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+    );
+    if disk
+        && (source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            || crate::error::file_system_full(path))
+    {
+        return StoreError::NoSpace {
+            path: PathBuf::from(path),
+        };
+    }
     StoreError::Catalog {
         path: PathBuf::from(path),
         source,
+    }
+}
+
+/// Opens the catalog to read it. A full file system can keep SQLite from setting up its
+/// shared memory file; then the catalog is read without it: exclusively (a writer waits a
+/// moment; on a full disk writers fail anyway), or, with no write-ahead log at all, as an
+/// immutable file. So `pond status`, `verify`, `log` and the like work on a full disk.
+pub(crate) fn open_for_reading(path: &Path) -> Result<Connection> {
+    match open(path, false) {
+        Err(StoreError::NoSpace { .. }) => {
+            let wal = {
+                let mut name = path.as_os_str().to_owned();
+                name.push("-wal");
+                PathBuf::from(name)
+            };
+            let wal_holds_commits = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+            tracing::info!(
+                catalog = %path.display(),
+                "no space left on the device: reading the catalog without its shared memory"
+            );
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI;
+            let uri = format!(
+                "file:{}?mode=ro{}",
+                path.display(),
+                if wal_holds_commits {
+                    ""
+                } else {
+                    "&immutable=1"
+                }
+            );
+            let conn = Connection::open_with_flags(&uri, flags).map_err(|e| at(path, e))?;
+            if wal_holds_commits {
+                // No shared memory: the log's index is built in this process's memory.
+                conn.execute_batch("PRAGMA locking_mode = EXCLUSIVE;")
+                    .map_err(|e| at(path, e))?;
+            }
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| at(path, e))?;
+            conn.set_prepared_statement_cache_capacity(64);
+            Ok(conn)
+        }
+        other => other,
     }
 }

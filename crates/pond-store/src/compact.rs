@@ -379,6 +379,7 @@ impl Transaction {
         let source_path = data::data_path(&self.view.dir, id, plan.source);
         let source = File::open(&source_path).at(&source_path)?;
         let compression = self.compression;
+        let file_mode = self.view.file_mode;
         let open = self.open_generation(id, target)?;
         let Some(out) = open.generations.get_mut(&target) else {
             return Err(StoreError::Corrupt {
@@ -387,7 +388,7 @@ impl Transaction {
             });
         };
         let lost = |detail: String| StoreError::Corrupt { node: id, detail };
-        let out_file = crate::txn::open_rw(&out.path)?;
+        let out_file = crate::txn::open_rw(&out.path, file_mode)?;
         let mut encoder = FrameEncoder::new(compression, &out.path)?;
         let mut small_frames = plan.frames.iter().filter(|f| f.raw_len < small);
         let (mut stored, mut decoded, mut raw) = (Vec::new(), Vec::new(), Vec::new());

@@ -63,6 +63,8 @@ pub enum StoreError {
     },
     #[error("invalid setting {key}: {reason}")]
     InvalidSetting { key: String, reason: String },
+    #[error("{path}: no space left on device")]
+    NoSpace { path: PathBuf },
     #[error("catalog {path}: {source}")]
     Catalog {
         path: PathBuf,
@@ -95,9 +97,33 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: &std::path::Path) -> Result<T> {
-        self.map_err(|source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
+        self.map_err(|source| {
+            if source.raw_os_error() == Some(libc::ENOSPC) {
+                StoreError::NoSpace {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                StoreError::Io {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            }
         })
+    }
+}
+
+/// Whether the file system holding `path` has no space left for an unprivileged writer.
+pub(crate) fn file_system_full(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = path.parent().unwrap_or(path);
+    let Ok(c_path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c_path` is a valid NUL-terminated string and `stat` a plain struct that
+    // statvfs fills; both live across the call.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        libc::statvfs(c_path.as_ptr(), &mut stat) == 0 && stat.f_bavail == 0
     }
 }

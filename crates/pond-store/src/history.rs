@@ -220,6 +220,12 @@ impl View {
         })
     }
 
+    /// The pond's instance id (16 hex digits, set by `pond init`); `None` for a pond created
+    /// by an older build.
+    pub fn instance_id(&self) -> Result<Option<String>> {
+        self.setting("instance_id")
+    }
+
     /// A setting's value, if set.
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         crate::catalog::setting(&self.conn, &self.catalog_path, key)

@@ -18,7 +18,7 @@
 
 use crate::error::{IoContext, Result, StoreError};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -100,13 +100,7 @@ impl ExclusiveLock {
     /// Takes the lock on `path`, waiting at most `timeout`; `Ok(Err(file))` when the time ran
     /// out (the file is returned to read the holder from).
     fn acquire(path: &Path, timeout: Duration) -> Result<std::result::Result<Self, File>> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .at(path)?;
+        let file = crate::perms::open_rw(path, lock_mode(path)).at(path)?;
         let deadline = Instant::now() + timeout;
         let gate = Gate::of(path);
         if !gate.enter(deadline) {
@@ -197,11 +191,10 @@ impl NodeLock {
     /// Takes the run lock of node `id` (shown as `path` in errors), waiting at most `timeout`.
     pub(crate) fn acquire(pond_dir: &Path, id: i64, path: &str, timeout: Duration) -> Result<Self> {
         let dir = pond_dir.join(NODE_LOCKS_DIR);
-        if let Err(source) = std::fs::create_dir(&dir)
-            && source.kind() != std::io::ErrorKind::AlreadyExists
-        {
-            return Err(StoreError::Io { path: dir, source });
-        }
+        let dir_mode = std::fs::metadata(pond_dir).map_or(0o700, |m| {
+            std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777
+        });
+        crate::perms::create_dir(&dir, dir_mode).at(&dir)?;
         let lock_path = dir.join(id.to_string());
         match ExclusiveLock::acquire(&lock_path, timeout)? {
             Ok(mut lock) => {
@@ -265,14 +258,14 @@ impl Drop for NoReaders {
 
 fn open_readers(pond_dir: &Path) -> Result<(File, PathBuf)> {
     let path = pond_dir.join(READERS_FILE);
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .at(&path)?;
+    let file = crate::perms::open_rw(&path, crate::perms::file_mode(pond_dir)).at(&path)?;
     Ok((file, path))
+}
+
+/// The mode of a lock file at `path`: the pond directory's files' mode (lock files sit in the
+/// pond directory or in `locks/`, which has the pond directory's mode).
+fn lock_mode(path: &Path) -> u32 {
+    path.parent().map_or(0o600, crate::perms::file_mode)
 }
 
 fn read_holder(file: &mut File) -> String {

@@ -9,6 +9,7 @@ use crate::catalog::{self, CATALOG_FILE, FORMAT_VERSION, OLDEST_UPGRADABLE_FORMA
 use crate::data::Compression;
 use crate::error::{IoContext, Result, StoreError};
 use crate::lock::{NodeLock, ReaderLock, WriterLock};
+use crate::perms::{self, Sharing};
 use crate::txn::Transaction;
 use crate::view::{Snapshot, View};
 use std::path::{Path, PathBuf};
@@ -52,17 +53,28 @@ pub struct Pond {
 }
 
 impl Pond {
-    /// Creates a new pond in `dir` (created if missing; it must not be a pond already).
-    pub fn init(dir: &Path, compression: Compression) -> Result<Pond> {
+    /// Creates a new pond in `dir` (created if missing; it must not be a pond already), readable
+    /// as `sharing` says (the directory's mode is set; see `perms.rs`), with a new instance id.
+    pub fn init(dir: &Path, compression: Compression, sharing: Sharing) -> Result<Pond> {
         let catalog_path = dir.join(CATALOG_FILE);
         if catalog_path.exists() {
             return Err(StoreError::AlreadyAPond {
                 dir: dir.to_path_buf(),
             });
         }
-        std::fs::create_dir_all(dir.join("data")).at(dir)?;
+        perms::create_dir(dir, sharing.dir_mode()).at(dir)?;
+        perms::set_mode(dir, sharing.dir_mode()).at(dir)?;
+        let data = dir.join("data");
+        perms::create_dir(&data, sharing.dir_mode()).at(&data)?;
+        // The catalog is created with the files' mode; SQLite gives its log files the same.
+        perms::open_rw(&catalog_path, perms::file_mode(dir)).at(&catalog_path)?;
         let conn = catalog::open(&catalog_path, true)?;
-        catalog::create_schema(&conn, &catalog_path, &compression.to_string())?;
+        catalog::create_schema(
+            &conn,
+            &catalog_path,
+            &compression.to_string(),
+            &new_instance_id(),
+        )?;
         drop(conn);
         sync_dir(dir)?;
         Self::open(dir)
@@ -78,7 +90,7 @@ impl Pond {
                 catalog: CATALOG_FILE,
             });
         }
-        let conn = catalog::open(&catalog_path, false)?;
+        let conn = catalog::open_for_reading(&catalog_path)?;
         let version = catalog::setting(&conn, &catalog_path, "format_version")?;
         match version.as_deref().and_then(|v| v.parse::<u32>().ok()) {
             Some(FORMAT_VERSION) => catalog::enable_incremental_vacuum(&conn, &catalog_path),
@@ -133,7 +145,7 @@ impl Pond {
         // The lock comes first: a snapshot that starts after a writer removed retired files sees
         // a catalog state that no longer references them.
         let readers = Arc::new(ReaderLock::acquire(&self.dir)?);
-        let conn = catalog::open(&self.catalog_path, false)?;
+        let conn = catalog::open_for_reading(&self.catalog_path)?;
         let view = View::new(
             conn,
             self.dir.clone(),
@@ -182,6 +194,24 @@ impl Pond {
     pub fn lock_node(&self, id: i64, path: &str, timeout: Duration) -> Result<NodeLock> {
         NodeLock::acquire(&self.dir, id, path, timeout)
     }
+}
+
+/// 16 hex digits that tell this pond apart from every other: from the kernel's random source,
+/// or, where it cannot be read, a hash of the host name, the time and the process id.
+fn new_instance_id() -> String {
+    let mut bytes = [0u8; 8];
+    let random = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes));
+    if random.is_err() {
+        let seed = format!(
+            "{:?} {:?} {}",
+            std::fs::read_to_string("/proc/sys/kernel/hostname"),
+            std::time::SystemTime::now(),
+            std::process::id()
+        );
+        bytes.copy_from_slice(&blake3::hash(seed.as_bytes()).as_bytes()[..8]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// fsyncs a directory so that entries created in it survive power loss.

@@ -22,6 +22,7 @@ use rusqlite::{OptionalExtension, params};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// Name of the file listing nodes whose data files an open (or interrupted) transaction touched.
@@ -178,6 +179,7 @@ impl Transaction {
         let mut file = OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(self.view.file_mode)
             .open(&path)
             .at(&path)?;
         writeln!(file, "{id}").at(&path)
@@ -427,7 +429,7 @@ impl Transaction {
             let len = self.view.file_len(id)?;
             self.journal(id)?;
             let outboard_path = data::outboard_path(&self.view.dir, id);
-            open_rw(&outboard_path)?
+            open_rw(&outboard_path, self.view.file_mode)?
                 .set_len(pond_hash::stable_outboard_len(len))
                 .at(&outboard_path)?;
             self.open.insert(
@@ -458,9 +460,12 @@ impl Transaction {
                 .find(|&(g, _)| g == generation)
                 .map_or(0, |(_, len)| len);
             let path = data::data_path(&self.view.dir, id, generation);
+            let file_mode = self.view.file_mode;
             let node = self.open_node(id)?;
             // Cuts what an interrupted writer may have left (the journal names this node).
-            open_rw(&path)?.set_len(committed_len).at(&path)?;
+            open_rw(&path, file_mode)?
+                .set_len(committed_len)
+                .at(&path)?;
             node.generations.insert(
                 generation,
                 OpenGeneration {
@@ -542,6 +547,7 @@ impl Transaction {
         let latest = self.view.latest_version(node.id)?;
         let mut hasher = self.view.tree_hasher(node.id, latest.as_ref())?;
         let compression = self.compression;
+        let file_mode = self.view.file_mode;
         let generation = self.writable_generation(node.id, None)?;
         let open = self.open_generation(node.id, generation)?;
         let Some(data) = open.generations.get_mut(&generation) else {
@@ -550,8 +556,8 @@ impl Transaction {
                 detail: format!("generation {generation} vanished from the open set"),
             });
         };
-        let data_file = open_rw(&data.path)?;
-        let outboard_file = open_rw(&open.outboard_path)?;
+        let data_file = open_rw(&data.path, file_mode)?;
+        let outboard_file = open_rw(&open.outboard_path, file_mode)?;
         let target = SegmentTarget {
             data: &data_file,
             data_path: &data.path,
@@ -612,13 +618,13 @@ impl Transaction {
             for data in open.generations.values() {
                 // Bytes up to the committed length stay: an older snapshot may read a retired
                 // tail until a later writer removes it.
-                let file = open_rw(&data.path)?;
+                let file = open_rw(&data.path, self.view.file_mode)?;
                 file.set_len(data.len.max(data.committed_len))
                     .at(&data.path)?;
                 file.sync_all().at(&data.path)?;
             }
             let len = self.view.file_len(id)?;
-            let outboard = open_rw(&open.outboard_path)?;
+            let outboard = open_rw(&open.outboard_path, self.view.file_mode)?;
             outboard
                 .set_len(pond_hash::stable_outboard_len(len))
                 .at(&open.outboard_path)?;
@@ -681,14 +687,8 @@ impl std::ops::Deref for Transaction {
     }
 }
 
-pub(crate) fn open_rw(path: &std::path::Path) -> Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .at(path)
+pub(crate) fn open_rw(path: &std::path::Path, mode: u32) -> Result<File> {
+    crate::perms::open_rw(path, mode).at(path)
 }
 
 /// Records `frames` of node `id` in the catalog.

@@ -119,6 +119,8 @@ pub struct View {
     pub(crate) catalog_path: PathBuf,
     /// The reader lock of a snapshot; `None` in a transaction (the writer lock covers it).
     pub(crate) readers: Option<Arc<ReaderLock>>,
+    /// The mode of files this view creates (see `perms.rs`).
+    pub(crate) file_mode: u32,
 }
 
 impl View {
@@ -129,6 +131,7 @@ impl View {
         readers: Option<Arc<ReaderLock>>,
     ) -> Self {
         Self {
+            file_mode: crate::perms::file_mode(&dir),
             conn,
             dir,
             catalog_path,

@@ -36,7 +36,12 @@ fn path(text: &str) -> PondPath {
 
 fn new_pond(compression: Compression) -> (tempfile::TempDir, Pond) {
     let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(&dir.path().join("pond"), compression).unwrap();
+    let pond = Pond::init(
+        &dir.path().join("pond"),
+        compression,
+        pond_store::Sharing::Private,
+    )
+    .unwrap();
     (dir, pond)
 }
 

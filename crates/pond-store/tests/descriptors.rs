@@ -11,7 +11,12 @@ use std::time::Duration;
 #[test]
 fn a_transaction_over_thousands_of_files_stays_under_a_small_descriptor_limit() {
     let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(&dir.path().join("pond"), Compression::Zstd(1)).unwrap();
+    let pond = Pond::init(
+        &dir.path().join("pond"),
+        Compression::Zstd(1),
+        pond_store::Sharing::Private,
+    )
+    .unwrap();
     let limit = libc::rlimit {
         rlim_cur: 64,
         rlim_max: 64,

@@ -59,9 +59,13 @@ impl Sim {
     fn new(policy: HistoryPolicy) -> Sim {
         let dir = tempfile::tempdir().unwrap();
         let (clock, pond_clock) = TestClock::start(START_MS);
-        let pond = Pond::init(&dir.path().join("pond"), Compression::Zstd(1))
-            .unwrap()
-            .with_clock(pond_clock);
+        let pond = Pond::init(
+            &dir.path().join("pond"),
+            Compression::Zstd(1),
+            pond_store::Sharing::Private,
+        )
+        .unwrap()
+        .with_clock(pond_clock);
         let mut txn = pond.begin(vec!["init".into()], Duration::ZERO).unwrap();
         txn.set_history_policy(&policy).unwrap();
         txn.create_file(&path("/f")).unwrap();
@@ -303,9 +307,13 @@ fn everything_folded_keeps_numbering_and_rare_summaries() {
 fn change_index_finds_what_changed_and_compaction_follows_it() {
     let (_clock, pond_clock) = TestClock::start(START_MS);
     let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(&dir.path().join("pond"), Compression::Zstd(1))
-        .unwrap()
-        .with_clock(pond_clock);
+    let pond = Pond::init(
+        &dir.path().join("pond"),
+        Compression::Zstd(1),
+        pond_store::Sharing::Private,
+    )
+    .unwrap()
+    .with_clock(pond_clock);
     let mut txn = pond.begin(vec![], Duration::ZERO).unwrap();
     for name in ["a", "b", "c"] {
         let node = txn.create_file(&path(&format!("/{name}"))).unwrap();
@@ -352,7 +360,12 @@ fn change_index_finds_what_changed_and_compaction_follows_it() {
 #[test]
 fn removed_files_go_after_the_last_snapshot_that_reads_them() {
     let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(&dir.path().join("pond"), Compression::Zstd(1)).unwrap();
+    let pond = Pond::init(
+        &dir.path().join("pond"),
+        Compression::Zstd(1),
+        pond_store::Sharing::Private,
+    )
+    .unwrap();
     let mut txn = pond.begin(vec![], Duration::ZERO).unwrap();
     txn.mkdir(&path("/d"), false).unwrap();
     let node = txn.create_file(&path("/d/old")).unwrap();
@@ -415,7 +428,12 @@ fn removed_files_go_after_the_last_snapshot_that_reads_them() {
 #[test]
 fn writers_of_one_process_queue_for_the_lock() {
     let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(&dir.path().join("pond"), Compression::None).unwrap();
+    let pond = Pond::init(
+        &dir.path().join("pond"),
+        Compression::None,
+        pond_store::Sharing::Private,
+    )
+    .unwrap();
     let mut first = pond.begin(vec![], Duration::ZERO).unwrap();
     first.mkdir(&path("/first"), false).unwrap();
     let other = pond.clone();

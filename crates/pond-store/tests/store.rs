@@ -29,7 +29,12 @@ fn path(text: &str) -> PondPath {
 
 fn new_pond(compression: Compression) -> (tempfile::TempDir, Pond) {
     let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(&dir.path().join("pond"), compression).unwrap();
+    let pond = Pond::init(
+        &dir.path().join("pond"),
+        compression,
+        pond_store::Sharing::Private,
+    )
+    .unwrap();
     (dir, pond)
 }
 
@@ -305,8 +310,8 @@ fn opening_something_that_is_not_a_pond_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let err = Pond::open(dir.path()).unwrap_err();
     assert!(err.to_string().contains("is not a pond"), "{err}");
-    Pond::init(dir.path(), Compression::None).unwrap();
-    let err = Pond::init(dir.path(), Compression::None).unwrap_err();
+    Pond::init(dir.path(), Compression::None, pond_store::Sharing::Private).unwrap();
+    let err = Pond::init(dir.path(), Compression::None, pond_store::Sharing::Private).unwrap_err();
     assert!(err.to_string().contains("already a pond"), "{err}");
 }
 

@@ -41,6 +41,10 @@ pub enum Command {
         /// How stored bytes are compressed: `zstd`, `zstd:LEVEL` (1-22) or `none`.
         #[arg(long, default_value = "zstd:1", value_name = "zstd[:LEVEL]|none")]
         compression: String,
+        /// Let the directory's group read the pond (directory 2750, files 0640) instead of the
+        /// owner alone (0700, 0600).
+        #[arg(long)]
+        shared_group: bool,
         #[command(flatten)]
         json: JsonFlag,
     },

@@ -92,7 +92,11 @@ fn init_compression_values_and_bad_values() {
             String::from_utf8_lossy(&out.stderr)
         );
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(keys(&report), ["compression", "pond"]);
+        assert_eq!(
+            keys(&report),
+            ["compression", "instance_id", "pond", "sharing"]
+        );
+        assert_eq!(report["sharing"], "private");
         assert_eq!(report["compression"], stored, "{value}");
         assert_eq!(report["pond"], dir.display().to_string());
         assert_eq!(
@@ -904,4 +908,198 @@ fn appends_through_library_are_visible_after_commit() {
     let both = tp.host_file("both", b"one\ntwo\n");
     assert_eq!(listed(&tp, "/g.log")[0]["blake3"], b3sum(&both));
     assert_eq!(listed(&tp, "/g.log")[0]["versions"], 2);
+}
+
+// Regression: on a full disk, read-only commands failed with `disk I/O error: Error code 4874`
+// (SQLite could not set up its shared memory file), and write errors hid the cause. Reads
+// work; every write error says "no space left on device" with the path.
+#[test]
+fn full_disk_reads_work_and_writes_say_no_space_left() {
+    let disk = match support::SmallDisk::mount("4m") {
+        Ok(disk) => disk,
+        Err(reason) => {
+            support::skipped("full_disk_reads_work_and_writes_say_no_space_left", &reason);
+            return;
+        }
+    };
+    let pond_dir = disk.dir.path().join("pond");
+    let run = |args: &[&str]| {
+        std::process::Command::new(support::pond_bin())
+            .arg("--pond")
+            .arg(&pond_dir)
+            .args(args)
+            .env("POND_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init"]).status.success());
+    let host = tempfile::tempdir().unwrap();
+    let content = support::log_bytes(300_000, 5);
+    std::fs::write(host.path().join("a.log"), &content).unwrap();
+    std::fs::write(host.path().join("b.log"), support::random_bytes(900_000, 6)).unwrap();
+    assert!(
+        run(&["copy", host.path().join("a.log").to_str().unwrap(), "/"])
+            .status
+            .success()
+    );
+    disk.fill();
+
+    for args in [
+        vec!["status"],
+        vec!["verify"],
+        vec!["list", "-l"],
+        vec!["log"],
+        vec!["show", "/a.log"],
+        vec!["settings"],
+    ] {
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "pond {args:?} on a full disk: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(run(&["cat", "/a.log"]).stdout == content);
+    for args in [
+        vec!["mkdir", "/x"],
+        vec!["copy", host.path().join("b.log").to_str().unwrap(), "/"],
+    ] {
+        let out = run(&args);
+        assert!(
+            !out.status.success(),
+            "pond {args:?} succeeded on a full disk"
+        );
+        assert_one_line_error(
+            &String::from_utf8_lossy(&out.stderr),
+            &["no space left on device", pond_dir.to_str().unwrap()],
+        );
+    }
+}
+
+/// Every file and directory below `dir`, with its mode.
+fn modes_below(dir: &std::path::Path) -> Vec<(std::path::PathBuf, u32, bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        out.push((
+            entry.path(),
+            meta.permissions().mode() & 0o7777,
+            meta.is_dir(),
+        ));
+        if meta.is_dir() {
+            out.extend(modes_below(&entry.path()));
+        }
+    }
+    out
+}
+
+// Regression: the pond directory, catalog and data files were world-readable (0755/0644)
+// though they hold the host's logs and the configs. A new pond is the owner's alone (0700,
+// files 0600); `--shared-group` lets the group read (2750, 0640). Every file a run creates
+// (data, outboards, catalog and its logs, locks, run records) follows.
+#[test]
+fn a_new_pond_is_private_and_shared_group_lets_the_group_read() {
+    use std::os::unix::fs::PermissionsExt;
+    for (flag, dir_mode, file_mode) in [
+        (None, 0o700, 0o600),
+        (Some("--shared-group"), 0o2750, 0o640),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let pond = tmp.path().join("pond");
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(support::pond_bin())
+                .arg("--pond")
+                .arg(&pond)
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            out
+        };
+        let mut init = vec!["init"];
+        init.extend(flag);
+        run(&init);
+        let host = tmp.path().join("host");
+        std::fs::create_dir(&host).unwrap();
+        std::fs::write(host.join("app.log"), b"{\"a\":1}\n").unwrap();
+        let config = tmp.path().join("app.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "name: app\nactive_pattern: \"{}/app.log\"\npond_path: logs/app\n",
+                host.display()
+            ),
+        )
+        .unwrap();
+        run(&["copy", host.join("app.log").to_str().unwrap(), "/"]);
+        run(&[
+            "mknod",
+            "logfile",
+            "/etc/app",
+            "--config-path",
+            config.to_str().unwrap(),
+        ]);
+        run(&["run", "/etc/app", "sync"]);
+        run(&["maintain"]);
+        let mode = std::fs::metadata(&pond).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, dir_mode, "{flag:?}: the pond directory");
+        let below = modes_below(&pond);
+        assert!(below.iter().any(|(p, ..)| p.ends_with("runs")), "{below:?}");
+        assert!(
+            below.iter().any(|(p, ..)| p.ends_with("catalog.sqlite")),
+            "{below:?}"
+        );
+        for (path, mode, is_dir) in &below {
+            let want = if *is_dir { dir_mode & 0o777 } else { file_mode };
+            assert_eq!(
+                mode & 0o777,
+                want,
+                "{flag:?}: {} is {mode:o}",
+                path.display()
+            );
+        }
+    }
+}
+
+// Regression: `id: position` was `<node id>:<offset>`, unique in one pond only, so two hosts
+// feeding one collection collided. Every pond gets an instance id at `init`, and position ids
+// start with it; two ponds never share one.
+#[test]
+fn every_pond_gets_its_own_instance_id() {
+    let a = TestPond::new();
+    let b = TestPond::new();
+    let id = |tp: &TestPond| {
+        tp.json(&["settings"])["settings"]["instance_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (ia, ib) = (id(&a), id(&b));
+    assert_eq!(ia.len(), 16, "{ia}");
+    assert!(ia.chars().all(|c| c.is_ascii_hexdigit()), "{ia}");
+    assert_ne!(ia, ib);
+    // Stable: it is a setting of the pond, read again the same.
+    assert_eq!(id(&a), ia);
+}
+
+// A factory's name where a node's path belongs: said so, with how to install and run a node.
+#[test]
+fn a_factory_name_where_a_node_path_belongs_says_how_to_install_one() {
+    let tp = TestPond::new();
+    let (code, err) = tp.fails(&["run", "logfile", "sync"]);
+    assert_eq!(code, 1);
+    assert_one_line_error(
+        &err,
+        &[
+            "`logfile` is a factory, not a node",
+            "pond mknod logfile /etc/NAME --config-path CONFIG.yaml",
+            "pond run /etc/NAME sync",
+        ],
+    );
 }

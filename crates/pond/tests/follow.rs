@@ -642,3 +642,47 @@ fn follow_compacts_the_small_versions_it_makes() {
     let verify = pond.output(&["verify"]);
     assert!(verify.status.success(), "{verify:?}");
 }
+
+// Regression: a line over 16 MiB stopped `follow`'s mongo stage for good: each run read its
+// 16 MiB budget without a newline, sent nothing and started over, while `pond status` said
+// all was well. The line is now dead-lettered by its length (its first 4 KiB kept), scanned
+// across runs without being held in memory, and the lines after it are stored.
+#[test]
+fn a_line_over_16_mib_is_dead_lettered_and_the_lines_after_it_are_stored() {
+    let server = mongo::shared();
+    let p = pipeline(server, "follow_long_line");
+    append_host(&p.pond, "20250624/8", &trade_lines(0, 10));
+    let follower = Follower::start(&p.pond);
+    wait_for("first 10 lines", || p.count() == 10, || follower.stderr());
+    let long_len = 20 * 1024 * 1024 + 17;
+    let mut long = vec![b'x'; long_len];
+    long[0] = b'{';
+    long.push(b'\n');
+    // Written in pieces, as a writer would, with steps (and stage runs) in between.
+    for piece in long.chunks(3 * 1024 * 1024) {
+        append_host(&p.pond, "20250624/8", piece);
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    append_host(&p.pond, "20250624/8", &trade_lines(10, 10));
+    wait_for(
+        "the lines after the long one",
+        || p.count() == 20,
+        || follower.stderr(),
+    );
+    let dead = p.docs_of(&format!("{COLLECTION}_rejects"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0].get_i64("line_len").unwrap(), long_len as i64);
+    assert!(
+        dead[0]
+            .get_str("reason")
+            .unwrap()
+            .contains(&format!("line of {long_len} bytes is longer than")),
+        "{dead:?}"
+    );
+    assert_eq!(dead[0].get_str("raw").unwrap().len(), 4096);
+    let status = node_status(&p.pond);
+    assert_eq!(status[MONGO_NODE]["state"], "running", "{status:?}");
+    assert_eq!(status[MONGO_NODE]["lag_bytes"], 0, "{status:?}");
+    follower.stop();
+    p.assert_trades_exact(20, "after the long line");
+}

@@ -1361,3 +1361,31 @@ fn unique_index_violation_on_another_field_is_dead_lettered_not_counted_as_dupli
     assert_eq!(rejects.len(), 1, "{rejects:#?}");
     assert_eq!(int(&rejects[0], "offset"), Some(21));
 }
+
+// Regression: two ponds (two hosts) feeding one collection with `id: position` collided: each
+// pond's first file has the same node id and the same offsets. Position ids now start with
+// the pond's instance id: both ponds' lines are stored.
+#[test]
+fn position_ids_of_two_ponds_feeding_one_collection_do_not_collide() {
+    let server = mongo::shared();
+    let lines = to_lines(
+        &(0..20)
+            .map(|i| format!("{{\"n\":{i}}}"))
+            .collect::<Vec<_>>(),
+    );
+    let ponds: Vec<Pipeline> = (0..2)
+        .map(|_| Pipeline::new(server, "two_ponds_one_collection", "jsonl", ""))
+        .collect();
+    for p in &ponds {
+        p.write("20250101/0", &lines);
+        assert_eq!(p.sync()["inserted"], 20);
+    }
+    assert_eq!(ponds[0].count(), 40);
+    let ids: BTreeSet<String> = ponds[0]
+        .docs()
+        .iter()
+        .map(|d| d.get_str("_id").unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 40);
+    assert!(ids.iter().all(|id| id.split(':').count() == 3), "{ids:?}");
+}

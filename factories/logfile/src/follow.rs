@@ -273,6 +273,8 @@ pub fn follow(
     let mut bytes = 0u64;
     let mut failing = 0u32;
     let mut last_errors: Vec<String> = Vec::new();
+    let mut notes: Vec<sync::Note> = Vec::new();
+    let mut last_notes: Vec<sync::Note> = Vec::new();
     let mut last_step: Option<Instant> = None;
     loop {
         // Steps start at most every `min_interval`; a stop request cuts the wait short.
@@ -297,6 +299,7 @@ pub fn follow(
                 .txn()
                 .ok_or("a follow step needs the write transaction")?;
             let report = sync::sync(txn, factory_id, source, false)?;
+            notes.clone_from(&report.notes);
             let mut counts = std::collections::BTreeMap::new();
             for file in &report.files {
                 if file.action == Action::Unchanged {
@@ -330,6 +333,14 @@ pub fn follow(
             })
         });
         steps += 1;
+        // A note (patterns that match nothing, a base directory not there yet) is said when it
+        // starts, not at every step.
+        if notes != last_notes {
+            for note in notes.iter().filter(|n| !last_notes.contains(n)) {
+                note.log(&node_path);
+            }
+            last_notes.clone_from(&notes);
+        }
         match step {
             Ok(report) => {
                 if let Some(committed) = report.committed_at {

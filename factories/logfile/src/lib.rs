@@ -129,10 +129,13 @@ impl TypedFactory for Logfile {
             }
         }
         let (host, mut errors) = scan::scan(&source);
-        if files == 0 {
+        let waiting = if files == 0 {
             // As in `sync`: a fresh node waits for its base directory without an error.
-            errors.retain(|(dir, _)| dir.exists());
-        }
+            sync::waiting_bases(&source, &mut errors)
+        } else {
+            Vec::new()
+        };
+        let notes = sync::notes(&source, &host, &waiting, errors.len());
         let lag = host
             .iter()
             .map(|f| {
@@ -144,6 +147,13 @@ impl TypedFactory for Logfile {
             lag_bytes: Some(lag),
             files: Some(files),
             last_error: errors.first().map(|(_, e)| e.clone()),
+            note: (!notes.is_empty()).then(|| {
+                notes
+                    .iter()
+                    .map(|n| n.text.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
         })
     }
 
@@ -205,6 +215,9 @@ fn run_sync(
                 .map(|t| format!(" (txn {t})"))
                 .unwrap_or_default()
         )?;
+    }
+    for note in &report.notes {
+        note.log(&ctx.node.path.to_string());
     }
     for error in &report.errors {
         tracing::error!("{error}");

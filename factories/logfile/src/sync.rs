@@ -33,7 +33,7 @@ use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why a sync failed as a whole (problems with single files are reported, not fatal).
 #[derive(Debug, thiserror::Error)]
@@ -63,8 +63,71 @@ pub struct SyncReport {
     pub files: Vec<FileReport>,
     pub bytes_read: u64,
     pub bytes_written: u64,
+    /// Remarks about the source as a whole (nothing matches, a base directory not there yet).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<Note>,
     #[serde(skip)]
     pub errors: Vec<String>,
+}
+
+/// A remark about a source as a whole that is not an error, said once per run: a fresh node
+/// waiting for its base directory (`info`), or patterns that match no file (`warn`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Note {
+    pub level: NoteLevel,
+    pub text: String,
+}
+
+/// How loud a [`Note`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteLevel {
+    Info,
+    Warn,
+}
+
+impl Note {
+    /// Logs the note at its level.
+    pub fn log(&self, node: &str) {
+        match self.level {
+            NoteLevel::Info => tracing::info!(node, "{}", self.text),
+            NoteLevel::Warn => tracing::warn!(node, "{}", self.text),
+        }
+    }
+}
+
+/// The notes of a scan that found `host` files, with `waiting` base directories that do not
+/// exist yet, and listing problems in `unlisted` directories.
+pub fn notes(
+    source: &Source,
+    host: &[HostFile],
+    waiting: &[PathBuf],
+    unlisted: usize,
+) -> Vec<Note> {
+    let mut notes: Vec<Note> = waiting
+        .iter()
+        .map(|dir| Note {
+            level: NoteLevel::Info,
+            text: format!(
+                "{} does not exist yet: waiting for it (nothing to mirror)",
+                dir.display()
+            ),
+        })
+        .collect();
+    if host.is_empty() && waiting.is_empty() && unlisted == 0 {
+        let patterns: Vec<String> = std::iter::once(&source.active)
+            .chain(source.archived.as_ref())
+            .map(|p| format!("{:?}", p.text))
+            .collect();
+        notes.push(Note {
+            level: NoteLevel::Warn,
+            text: format!(
+                "no file matches {}: nothing to mirror",
+                patterns.join(" or ")
+            ),
+        });
+    }
+    notes
 }
 
 /// A mirrored file this node already tracks.
@@ -147,21 +210,15 @@ pub fn sync(
 ) -> Result<SyncReport, SyncError> {
     let (host, mut scan_errors) = crate::scan::scan(source);
     let tracked = load_tracked(txn, factory_id, source)?;
-    if tracked.is_empty() && state::summary(txn, factory_id)?.gone == 0 {
+    let waiting = if tracked.is_empty() && state::summary(txn, factory_id)?.gone == 0 {
         // A node that mirrors nothing yet, whose base directory does not exist yet (the writer
         // has not started): nothing to mirror, not a failure. Once files are tracked, a
         // vanished base is an error, so an unmounted disk is not taken for deleted files.
-        scan_errors.retain(|(dir, _)| {
-            let waiting = std::iter::once(&source.active)
-                .chain(source.archived.as_ref())
-                .any(|p| p.base == *dir)
-                && !dir.exists();
-            if waiting {
-                tracing::info!("{} does not exist yet: nothing to mirror", dir.display());
-            }
-            !waiting
-        });
-    }
+        waiting_bases(source, &mut scan_errors)
+    } else {
+        Vec::new()
+    };
+    let notes = notes(source, &host, &waiting, scan_errors.len());
     let mut errors: Vec<String> = scan_errors.iter().map(|(_, e)| e.clone()).collect();
     let unlisted: Vec<&Path> = scan_errors.iter().map(|(dir, _)| dir.as_path()).collect();
     let mut counter = ReadCounter::default();
@@ -352,8 +409,26 @@ pub fn sync(
         files: apply.reports,
         bytes_read: apply.counter.bytes,
         bytes_written: apply.bytes_written,
+        notes,
         errors: apply.errors,
     })
+}
+
+/// Takes the "cannot list" errors of base directories that do not exist out of `scan_errors`
+/// and returns those directories: for a node that mirrors nothing yet they mean "not yet".
+pub fn waiting_bases(source: &Source, scan_errors: &mut Vec<(PathBuf, String)>) -> Vec<PathBuf> {
+    let mut waiting = Vec::new();
+    scan_errors.retain(|(dir, _)| {
+        let missing_base = std::iter::once(&source.active)
+            .chain(source.archived.as_ref())
+            .any(|p| p.base == *dir)
+            && !dir.exists();
+        if missing_base {
+            waiting.push(dir.clone());
+        }
+        !missing_base
+    });
+    waiting
 }
 
 fn matches(

@@ -16,7 +16,7 @@
 //! - as context, `Format::HlFillsByBlock.transform` over the sample blocks, per fill (the fills
 //!   presets have no fast path).
 //!
-//! Input: lines shaped like `../shared/samples/node_trades.jsonl` (key order, value shapes,
+//! Input: lines shaped like `testdata/samples/node_trades.jsonl` (key order, value shapes,
 //! about 470 bytes), with values varied the way `benches/gen_trades.py` varies them, from a
 //! fixed seed; the four sample lines are mixed in. `TRADES=FILE` uses the first LINES lines of
 //! FILE instead (for example `python3 benches/gen_trades.py FILE 100`).
@@ -233,7 +233,7 @@ fn main() -> Res<()> {
     let rounds = env_usize("ROUNDS", 5)?.max(1);
     let sample_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/samples/node_trades.jsonl"
+        "/../../testdata/samples/node_trades.jsonl"
     );
     let samples: Vec<String> = std::fs::read_to_string(sample_path)
         .map(|s| s.lines().map(str::to_string).collect())
@@ -259,7 +259,10 @@ fn main() -> Res<()> {
     };
     let bytes: usize = lines.iter().map(Vec::len).sum();
     let format = Format::HlTrades;
-    let at = LineAt { node: 1, offset: 0 };
+    let at = LineAt {
+        source: "1",
+        offset: 0,
+    };
     let rejected = lines
         .iter()
         .filter(|l| format.transform(l, at).is_err())
@@ -420,7 +423,7 @@ fn main() -> Res<()> {
     // Context: the fills presets have no fast path; the sample blocks, cycled, per fill.
     let blocks_path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/samples/node_fills_by_block.jsonl"
+        "/../../testdata/samples/node_fills_by_block.jsonl"
     );
     let blocks: Vec<Vec<u8>> = std::fs::read_to_string(blocks_path)
         .map(|s| s.lines().map(|l| l.as_bytes().to_vec()).collect())

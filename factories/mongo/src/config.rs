@@ -17,9 +17,15 @@ pub struct Config {
     /// `jsonl`, `hyperliquid/node_trades`, `hyperliquid/node_fills` or
     /// `hyperliquid/node_fills_by_block`.
     pub format: String,
-    /// `jsonl` only: `position` (default: node id and byte offset) or `{fields: [paths]}`.
+    /// `jsonl` only: `position` (default: the pond's instance id, the file's node id and the
+    /// line's byte offset), `{fields: [paths]}` (a natural key), or `line` (the line's own
+    /// `_id`). With `position` or fields, a line that has its own `_id` is dead-lettered.
     #[serde(default)]
     pub id: Option<IdConfig>,
+    /// `jsonl` only: read MongoDB extended JSON (`{"$oid": ...}`, `{"$date": ...}`,
+    /// `{"$numberDecimal": ...}`); default false: plain JSON, `$` keys stored as keys.
+    #[serde(default)]
+    pub extended_json: bool,
     /// `jsonl` only: the entry's own time, stored as a BSON date plus `<field>_ns`.
     #[serde(default)]
     pub timestamp: Option<TimestampConfig>,
@@ -172,8 +178,10 @@ impl Settings {
                 ));
             }
         };
-        let jsonl_only =
-            config.id.is_some() || config.timestamp.is_some() || !config.decimals.is_empty();
+        let jsonl_only = config.id.is_some()
+            || config.timestamp.is_some()
+            || !config.decimals.is_empty()
+            || config.extended_json;
         let format = match config.format.as_str() {
             "jsonl" => Format::Jsonl(
                 jsonl_options(config).map_err(|(field, reason)| invalid(field, reason))?,
@@ -183,7 +191,7 @@ impl Settings {
                     return Err(invalid(
                         "format",
                         format!(
-                            "{preset}: id, timestamp and decimals apply only to `jsonl`; presets fix them"
+                            "{preset}: id, timestamp, decimals and extended_json apply only to `jsonl`; presets fix them"
                         ),
                     ));
                 }
@@ -243,10 +251,11 @@ fn jsonl_options(config: &Config) -> Result<Jsonl, (&'static str, String)> {
     let id = match &config.id {
         None => IdSpec::Position,
         Some(IdConfig::Named(name)) if name == "position" => IdSpec::Position,
+        Some(IdConfig::Named(name)) if name == "line" => IdSpec::Line,
         Some(IdConfig::Named(other)) => {
             return Err((
                 "id",
-                format!("{other:?}: expected `position` or `{{fields: [...]}}`"),
+                format!("{other:?}: expected `position`, `line` or `{{fields: [...]}}`"),
             ));
         }
         Some(IdConfig::Fields { fields }) if fields.is_empty() => {
@@ -281,6 +290,7 @@ fn jsonl_options(config: &Config) -> Result<Jsonl, (&'static str, String)> {
         id,
         timestamp,
         decimals,
+        extended_json: config.extended_json,
     })
 }
 

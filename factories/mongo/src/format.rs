@@ -5,7 +5,7 @@
 //! raw document whose size is checked against MongoDB's 16 MiB limit. Anything that cannot be
 //! stored is a [`Reject`] with a reason; the caller dead-letters the line.
 //!
-//! Presets encode what we know of the Hyperliquid node's files (see `../shared/samples/`):
+//! Presets encode what we know of the Hyperliquid node's files (see `testdata/samples/`):
 //! - `hyperliquid/node_trades`: naive UTC `time` (3 to 9 fraction digits), `px`, `sz` and
 //!   `side_info.*.start_pos` as decimals, `_id` from time, coin, px, sz and both sides' oid and
 //!   start_pos (trades have no id, and `hash` is shared, all zeros for TWAP slices).
@@ -23,6 +23,7 @@
 //! fast path's BSON writer and JSON readers), [`trades`] (the fast path).
 
 mod decimal;
+mod json;
 mod raw;
 mod trades;
 
@@ -166,13 +167,17 @@ impl TimeFormat {
     }
 }
 
-/// Where `_id` comes from.
+/// Where `_id` comes from. Whatever the choice, a line is never stored with an `_id` other
+/// than its own when it has one: with `Position` or `Fields`, a line that has an `_id` is
+/// refused (dead-lettered) with the reason.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdSpec {
-    /// The pond file's node id and the line's byte offset.
+    /// The pond's instance id, the pond file's node id and the line's byte offset.
     Position,
     /// A hash of these fields' values: a natural key.
     Fields(Vec<FieldPath>),
+    /// The line's own `_id` (a line without one is refused).
+    Line,
 }
 
 /// The generic `jsonl` format's options.
@@ -181,6 +186,9 @@ pub struct Jsonl {
     pub id: IdSpec,
     pub timestamp: Option<(FieldPath, TimeFormat)>,
     pub decimals: Vec<FieldPath>,
+    /// Read MongoDB extended JSON (`$oid`, `$date`, `$numberDecimal`, ...); plain JSON when
+    /// false.
+    pub extended_json: bool,
 }
 
 /// A validated line format.
@@ -194,8 +202,10 @@ pub enum Format {
 
 /// Where a line is: for position ids and dead letters.
 #[derive(Debug, Clone, Copy)]
-pub struct LineAt {
-    pub node: i64,
+pub struct LineAt<'a> {
+    /// The line's file as ids name it: `<pond instance id>:<node id>`, or `<node id>` in a pond
+    /// created before ponds had an instance id (so its ids stay what they were).
+    pub source: &'a str,
     pub offset: u64,
 }
 
@@ -262,7 +272,7 @@ static BLOCK_TIME: LazyLock<FieldPath> = LazyLock::new(|| FieldPath::top_level("
 impl Format {
     /// Turns one line (without its newline) into documents ready to insert: through the typed
     /// fast path when there is one for the format and the line fits it, else the generic path.
-    pub fn transform(&self, line: &[u8], at: LineAt) -> Result<Vec<RawDocumentBuf>> {
+    pub fn transform(&self, line: &[u8], at: LineAt<'_>) -> Result<Vec<RawDocumentBuf>> {
         if let Format::HlTrades = self
             && let Some(doc) = trades::transform(line)
         {
@@ -273,17 +283,12 @@ impl Format {
 
     /// The generic path alone: what [`Format::transform`] does with a line the fast path does
     /// not take. Public for the tests and the benchmark that compare the two.
-    pub fn transform_generic(&self, line: &[u8], at: LineAt) -> Result<Vec<RawDocumentBuf>> {
+    pub fn transform_generic(&self, line: &[u8], at: LineAt<'_>) -> Result<Vec<RawDocumentBuf>> {
         if line.iter().all(u8::is_ascii_whitespace) {
             return reject("empty line");
         }
-        let value: Bson = serde_json::from_slice(line).or_else(|e| {
-            if std::str::from_utf8(line).is_err() {
-                reject("line is not valid UTF-8")
-            } else {
-                reject(format!("malformed JSON: {e}"))
-            }
-        })?;
+        let extended = matches!(self, Format::Jsonl(options) if options.extended_json);
+        let value = json::parse(line, extended)?;
         let docs = match self {
             Format::Jsonl(options) => vec![jsonl(options, value, at)?],
             Format::HlTrades => vec![hl_trade(value)?],
@@ -333,11 +338,21 @@ fn type_name(value: &Bson) -> &'static str {
     }
 }
 
-fn jsonl(options: &Jsonl, value: Bson, at: LineAt) -> Result<Document> {
-    let mut value = Bson::Document(into_document(value)?);
-    let id = match &options.id {
-        IdSpec::Position => Bson::String(format!("{}:{}", at.node, at.offset)),
-        IdSpec::Fields(fields) => natural_key(&value, fields)?,
+fn jsonl(options: &Jsonl, value: Bson, at: LineAt<'_>) -> Result<Document> {
+    let mut doc = into_document(value)?;
+    let own_id = doc.remove("_id");
+    let mut value = Bson::Document(doc);
+    let id = match (&options.id, own_id) {
+        (IdSpec::Line, Some(id)) => id,
+        (IdSpec::Line, None) => return reject("the line has no _id (the config says `id: line`)"),
+        (_, Some(_)) => {
+            return reject(
+                "the line has its own _id: set `id: line` to store it as the document's _id, \
+                 or remove it from the line",
+            );
+        }
+        (IdSpec::Position, None) => Bson::String(format!("{}:{}", at.source, at.offset)),
+        (IdSpec::Fields(fields), None) => natural_key(&value, fields)?,
     };
     for path in &options.decimals {
         decimal(&mut value, path, false)?;
@@ -492,11 +507,17 @@ fn timestamp(value: &mut Bson, path: &FieldPath, format: TimeFormat) -> Result<(
         return reject(format!("timestamp field {} is missing", path.text));
     }
     if let (Some(ns), Some(Segment::Key(last))) = (nanos, path.segments.last()) {
-        // The extra field goes beside the timestamp: `time` -> `time_ns`.
+        // The extra field goes beside the timestamp: `time` -> `time_ns`; a line that has a
+        // field by that name would lose it, so it is refused.
         let parent = &path.segments[..path.segments.len() - 1];
         let key = format!("{last}_ns");
         update(value, parent, &mut |p| {
             if let Bson::Document(doc) = p {
+                if doc.contains_key(&key) {
+                    return reject(format!(
+                        "the line has its own {key}, which the timestamp's {key} would replace"
+                    ));
+                }
                 doc.insert(key.clone(), Bson::Int64(ns as i64));
             }
             Ok(())
@@ -620,10 +641,21 @@ fn preset(value: Bson, paths: &PresetPaths, time: TimeFormat) -> Result<(Bson, B
 }
 
 fn hl_trade(value: Bson) -> Result<Document> {
+    refuse_own_id(&value)?;
     let (value, id) = preset(value, &TRADE_PATHS, TimeFormat::NaiveUtc)?;
     let mut doc = into_document(value)?;
     doc.insert("_id", id);
     Ok(doc)
+}
+
+/// A preset makes its own `_id`: a line that has one would lose it, so it is refused.
+fn refuse_own_id(value: &Bson) -> Result<()> {
+    if let Bson::Document(doc) = value
+        && doc.contains_key("_id")
+    {
+        return reject("the line has its own _id, which the preset's natural key would replace");
+    }
+    Ok(())
 }
 
 /// A fill (`[user, fill]`), with the block's number and time when it came from a block.
@@ -635,6 +667,9 @@ fn hl_fill(pair: Vec<Bson>, block: Option<(&Option<Bson>, &Option<Bson>)>) -> Re
         return reject("the user in [user, fill] is not a string");
     };
     let mut fill = into_document(fill)?;
+    if fill.contains_key("_id") || fill.contains_key("user") {
+        return reject("the fill has its own _id or user, which the preset would replace");
+    }
     fill.insert("user", user);
     let (value, id) = preset(Bson::Document(fill), &FILL_PATHS, TimeFormat::EpochMillis)?;
     let mut doc = into_document(value)?;

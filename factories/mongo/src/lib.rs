@@ -4,6 +4,8 @@
 //! - [`config`]: the YAML config and its validated form ([`config::Settings`]).
 //! - [`format`]: one line into documents (presets for the Hyperliquid node's files, generic
 //!   `jsonl`), with deterministic `_id`s and the entry's own timestamps.
+//! - [`lines`]: a byte stream into lines, in bounded memory (a line too long for MongoDB is
+//!   dead-lettered by its length).
 //! - [`sink`]: batches into MongoDB with retries, duplicate handling and dead letters.
 //! - [`sync`]: the pipeline and the per-file cursors kept in the pond.
 //! - [`stage`]: the same pipeline kept alive across the steps of `logfile follow`.
@@ -11,6 +13,7 @@
 
 pub mod config;
 pub mod format;
+pub mod lines;
 pub mod sink;
 pub mod stage;
 pub mod sync;
@@ -134,6 +137,7 @@ impl TypedFactory for Mongo {
                     .as_ref()
                     .map(|error| format!("{}: {error}", p.file.path))
             }),
+            note: None,
         })
     }
 
@@ -268,7 +272,7 @@ fn run_reset(ctx: &mut RunContext<'_>, path: &str, offset: u64) -> Result<RunOut
         &sync::Cursor {
             format: 1,
             offset,
-            last_error: None,
+            ..sync::Cursor::default()
         },
     )?;
     // The next run must look at this file again, whatever changed since.

@@ -24,19 +24,23 @@ const MIN_ATTEMPT_TIME: Duration = Duration::from_secs(10);
 /// Bytes of a rejected line kept in its dead letter.
 pub const DEAD_LETTER_RAW: usize = 4096;
 
-/// Why writing stopped.
+/// Why writing stopped: one line each, naming the server, the root cause (see [`root_cause`])
+/// and what was done.
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
-    #[error("MongoDB at {uri}: {message}")]
-    Connect { uri: String, message: String },
-    #[error("gave up after {attempts} attempts over {secs} s (retry_deadline_secs): {last}")]
+    #[error("MongoDB at {uri}: cannot connect: {cause}")]
+    Connect { uri: String, cause: String },
+    #[error(
+        "MongoDB at {host}: {cause}; retried {retries} time(s) over {secs} s, then gave up (retry_deadline_secs)"
+    )]
     GaveUp {
-        attempts: u32,
+        host: String,
+        cause: String,
+        retries: u32,
         secs: u64,
-        last: String,
     },
-    #[error("MongoDB refused the write: {0}")]
-    Fatal(String),
+    #[error("MongoDB at {host} refused the write: {cause}")]
+    Fatal { host: String, cause: String },
 }
 
 /// Counters reported by `sync`.
@@ -68,10 +72,35 @@ pub struct Batch {
     pub dead: Vec<Document>,
 }
 
-/// A dead-letter document for the line at `origin` of `pond_path`; `raw` is the line's start.
+/// A source file as documents and dead letters name it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub node: i64,
+    pub pond_path: String,
+    /// `<pond instance id>:<node id>` (or `<node id>` in a pond from an older build): what
+    /// position ids and dead-letter ids start with, unique across ponds.
+    pub id_prefix: String,
+}
+
+impl SourceFile {
+    /// File `node` at `pond_path` of the pond with instance id `instance` (`None`: a pond from
+    /// an older build, whose ids keep their old form).
+    pub fn new(node: i64, pond_path: String, instance: Option<&str>) -> Self {
+        let id_prefix = match instance {
+            Some(instance) => format!("{instance}:{node}"),
+            None => node.to_string(),
+        };
+        Self {
+            node,
+            pond_path,
+            id_prefix,
+        }
+    }
+}
+
+/// A dead-letter document for the line at `origin` of `file`; `raw` is the line's start.
 pub fn dead_letter(
-    node: i64,
-    pond_path: &str,
+    file: &SourceFile,
     origin: &Origin,
     raw: &[u8],
     part: usize,
@@ -85,9 +114,9 @@ pub fn dead_letter(
         }),
     };
     doc! {
-        "_id": format!("{node}:{}:{part}", origin.offset),
-        "pond_path": pond_path,
-        "node": node,
+        "_id": format!("{}:{}:{part}", file.id_prefix, origin.offset),
+        "pond_path": &file.pond_path,
+        "node": file.node,
         "offset": origin.offset as i64,
         "line_len": origin.line_len as i64,
         "raw": raw,
@@ -103,6 +132,8 @@ pub struct Sink {
     dead: Collection<Document>,
     /// How long one write keeps retrying, counted from its first failure.
     retry_deadline: Duration,
+    /// The servers of the connection string, for messages (`db1:27017,db2:27017`).
+    host: String,
 }
 
 impl Sink {
@@ -110,11 +141,17 @@ impl Sink {
     pub async fn connect(settings: &Settings) -> Result<Self, SinkError> {
         let connect_error = |e: Error| SinkError::Connect {
             uri: redact(&settings.uri),
-            message: first_line(&e.to_string()),
+            cause: root_cause(&e),
         };
         let mut options = ClientOptions::parse(&settings.uri)
             .await
             .map_err(connect_error)?;
+        let host = options
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
         options.app_name.get_or_insert_with(|| "pond".to_string());
         // Fail fast inside one attempt; the retry loop below owns the overall deadline.
         options
@@ -138,6 +175,7 @@ impl Sink {
             main: db.collection_with_options(&settings.collection, collection_options.clone()),
             dead: db.collection_with_options(&settings.dead_letter, collection_options),
             retry_deadline: settings.retry_deadline,
+            host,
         })
     }
 
@@ -175,8 +213,7 @@ impl Sink {
     pub async fn write(
         &self,
         batch: Batch,
-        node: i64,
-        pond_path: &str,
+        file: &SourceFile,
         stats: &Stats,
     ) -> Result<(), SinkError> {
         let mut pending: Vec<usize> = (0..batch.docs.len()).collect();
@@ -228,8 +265,7 @@ impl Sink {
                         } else {
                             let origin = &batch.origins[doc_index];
                             dead.push(dead_letter(
-                                node,
-                                pond_path,
+                                file,
                                 origin,
                                 batch.raw.get(origin.raw.clone()).unwrap_or_default(),
                                 doc_index,
@@ -250,7 +286,7 @@ impl Sink {
                     }
                 }
                 _ if is_transient(&error) => retry_all = true,
-                _ => return Err(SinkError::Fatal(first_line(&error.to_string()))),
+                _ => return Err(self.fatal(&error)),
             }
             if !retry_all && retry.is_empty() {
                 break;
@@ -283,7 +319,7 @@ impl Sink {
                         }
                         if !is_transient(&e) && !matches!(e.kind.as_ref(), ErrorKind::InsertMany(_))
                         {
-                            return Err(SinkError::Fatal(first_line(&e.to_string())));
+                            return Err(self.fatal(&e));
                         }
                         attempt += 1;
                         stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -312,7 +348,7 @@ impl Sink {
                     stats.retries.fetch_add(1, Ordering::Relaxed);
                     self.backoff(attempt, &e, started).await?;
                 }
-                Err(e) => return Err(SinkError::Fatal(first_line(&e.to_string()))),
+                Err(e) => return Err(self.fatal(&e)),
             }
         }
     }
@@ -334,18 +370,115 @@ impl Sink {
         let now = Instant::now();
         if now >= deadline {
             return Err(SinkError::GaveUp {
-                attempts: attempt,
-                secs: self.retry_deadline.as_secs(),
-                last: first_line(&last.to_string()),
+                host: self.host.clone(),
+                cause: root_cause(last),
+                retries: attempt.saturating_sub(1),
+                secs: failing_since.elapsed().as_secs(),
             });
         }
         tracing::warn!(
             attempt,
-            "MongoDB write failed, retrying in {pause:?}: {}",
-            first_line(&last.to_string())
+            "MongoDB at {} failed, retrying in {pause:?}: {}",
+            self.host,
+            root_cause(last)
         );
         tokio::time::sleep(pause.min(deadline - now)).await;
         Ok(())
+    }
+}
+
+impl Sink {
+    fn fatal(&self, error: &Error) -> SinkError {
+        SinkError::Fatal {
+            host: self.host.clone(),
+            cause: root_cause(error),
+        }
+    }
+}
+
+/// What went wrong, in a few words: `authentication failed`, `connection refused`, `no answer
+/// within 10 s`, a server's error code and message; never the driver's topology dump.
+pub fn root_cause(error: &Error) -> String {
+    match error.kind.as_ref() {
+        ErrorKind::Authentication { message, .. } => {
+            format!("authentication failed ({})", short(message))
+        }
+        ErrorKind::Io(io) => io_cause(io),
+        ErrorKind::ServerSelection { message, .. } => selection_cause(message),
+        ErrorKind::Command(command) if command.code == 18 => "authentication failed".to_string(),
+        ErrorKind::Command(command) if command.code == 13 => {
+            format!("not authorized: {}", short(&command.message))
+        }
+        ErrorKind::Command(command) => {
+            format!(
+                "error {} ({}): {}",
+                command.code,
+                command.code_name,
+                short(&command.message)
+            )
+        }
+        ErrorKind::Write(WriteFailure::WriteError(we)) => {
+            format!("write error {}: {}", we.code, short(&we.message))
+        }
+        ErrorKind::Write(WriteFailure::WriteConcernError(wc)) => {
+            format!("write concern not met: {}", short(&wc.message))
+        }
+        ErrorKind::InsertMany(failure) => {
+            match (&failure.write_concern_error, &failure.write_errors) {
+                (Some(wc), _) => format!("write concern not met: {}", short(&wc.message)),
+                (None, Some(errors)) if !errors.is_empty() => format!(
+                    "{} write error(s), the first {}: {}",
+                    errors.len(),
+                    errors[0].code,
+                    short(&errors[0].message)
+                ),
+                _ => short(&error.to_string()),
+            }
+        }
+        ErrorKind::ConnectionPoolCleared { message, .. } => {
+            format!("connection lost ({})", short(message))
+        }
+        ErrorKind::DnsResolve { message, .. } => format!("DNS lookup failed: {}", short(message)),
+        ErrorKind::InvalidArgument { message, .. } => {
+            format!("invalid connection string or option: {}", short(message))
+        }
+        _ => short(&error.to_string()),
+    }
+}
+
+fn io_cause(io: &std::io::Error) -> String {
+    use std::io::ErrorKind as Io;
+    match io.kind() {
+        Io::ConnectionRefused => "connection refused".to_string(),
+        Io::ConnectionReset | Io::ConnectionAborted | Io::BrokenPipe | Io::UnexpectedEof => {
+            "connection lost".to_string()
+        }
+        Io::TimedOut => short(&io.to_string()),
+        _ => short(&io.to_string()),
+    }
+}
+
+/// The cause inside a server selection failure (which carries a dump of the topology).
+fn selection_cause(message: &str) -> String {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("scram") || lower.contains("authentication failed") {
+        "authentication failed".to_string()
+    } else if lower.contains("connection refused") {
+        "connection refused".to_string()
+    } else if lower.contains("timed out") || lower.contains("no available servers") {
+        "no server answered in time".to_string()
+    } else {
+        short(message.split(" Topology:").next().unwrap_or(message))
+    }
+}
+
+/// The first line of `text`, at most 160 characters.
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or(text).trim();
+    if line.chars().count() > 160 {
+        format!("{}...", line.chars().take(160).collect::<String>())
+    } else {
+        line.to_string()
     }
 }
 
@@ -380,15 +513,6 @@ fn jitter_seed() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
     u64::from(nanos).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 7
-}
-
-fn first_line(text: &str) -> String {
-    text.lines()
-        .next()
-        .unwrap_or(text)
-        .chars()
-        .take(500)
-        .collect()
 }
 
 /// The URI without its password, for messages.

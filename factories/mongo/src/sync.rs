@@ -22,7 +22,10 @@
 
 use crate::config::Settings;
 use crate::format::{Format, LineAt};
-use crate::sink::{Batch, DEAD_LETTER_RAW, Origin, Sink, SinkError, Stats, dead_letter};
+use crate::lines::{Item, LineSplitter, MAX_LINE};
+use crate::sink::{
+    Batch, DEAD_LETTER_RAW, Origin, Sink, SinkError, SourceFile, Stats, dead_letter,
+};
 use pond_factory::{BoxError, Committer};
 use pond_metrics::{Counter, Histogram};
 use pond_store::{Node, NodeKind, StoreError, Transaction, View};
@@ -42,12 +45,16 @@ const MARK_FORMAT: u32 = 1;
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// What is remembered per source file: the offset after the last stored line.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cursor {
     pub format: u32,
     pub offset: u64,
     #[serde(default)]
     pub last_error: Option<String>,
+    /// A line longer than the longest kept (16 MiB) starts at `offset` and was scanned up to
+    /// here without its end: the next run goes on from here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_line_scanned: Option<u64>,
 }
 
 /// The node-state key of the factory node `factory_id`.
@@ -329,6 +336,8 @@ struct Progress {
     error: Option<String>,
     /// A write of this file failed in this run.
     failed: bool,
+    /// Scanning a line too long to keep: where it starts and how far it was scanned.
+    scanning: Option<(u64, u64)>,
 }
 
 impl Progress {
@@ -445,6 +454,7 @@ impl Pipeline {
         let snapshot = committer.snapshot()?;
         let through_txn = snapshot.last_txn()?;
         let config_txn = snapshot.factory_node(node)?.updated_txn;
+        let instance = snapshot.instance_id()?;
         let (positions, _) = live_positions(&snapshot, node, settings)?;
         let sizes: Vec<u64> = positions.iter().map(|p| p.size).collect();
         let mut files = Vec::with_capacity(positions.len());
@@ -458,12 +468,17 @@ impl Pipeline {
                 acked: BTreeMap::new(),
                 error: position.cursor.last_error.clone(),
                 failed: false,
+                scanning: position
+                    .cursor
+                    .long_line_scanned
+                    .map(|scanned| (position.cursor.offset, scanned)),
             });
             stored.push(position.cursor);
             files.push(position.file);
         }
         let mut errors = Vec::new();
         let starting: Vec<u64> = progress.iter().map(|p| p.cursor).collect();
+        let starting_scans: Vec<Option<(u64, u64)>> = progress.iter().map(|p| p.scanning).collect();
         let time_field = entry_time_field(&settings.format);
         let behind: u64 = sizes
             .iter()
@@ -492,9 +507,9 @@ impl Pipeline {
                 observer,
             };
             let mut failed = false;
-            let mut handle_ack = |(fi, seq, end, newest, result): Ack,
-                                  progress: &mut Vec<Progress>,
-                                  failed: &mut bool| match result {
+            let handle_ack = |(fi, seq, end, newest, result): Ack,
+                              progress: &mut Vec<Progress>,
+                              failed: &mut bool| match result {
                 Ok(()) => {
                     progress[fi].ack(seq, end);
                     if let (Some(observer), Some(newest)) = (observer, newest) {
@@ -504,26 +519,40 @@ impl Pipeline {
                     }
                 }
                 Err(e) => {
-                    let message = format!("{}: {e}", files[fi].path);
                     progress[fi].error = Some(e.to_string());
                     progress[fi].failed = true;
-                    errors.push(message);
                     *failed = true;
                 }
             };
-            'files: for (fi, file) in files.iter().enumerate() {
-                let start = progress[fi].cursor;
+            'files: for (fi, node_file) in files.iter().enumerate() {
+                // A line too long to keep, scanned by an earlier run: go on from there.
+                let resume = progress[fi]
+                    .scanning
+                    .filter(|&(line, scanned)| line == progress[fi].cursor && scanned > line);
+                let start = resume.map_or(progress[fi].cursor, |(_, scanned)| scanned);
                 if start >= sizes[fi] {
                     continue;
                 }
-                let mut reader = snapshot.read_range(file.id, start, sizes[fi])?;
-                let mut lines = LineSplitter::new(start);
+                let file = &SourceFile::new(
+                    node_file.id,
+                    node_file.path.to_string(),
+                    instance.as_deref(),
+                );
+                let mut reader = snapshot.read_range(file.node, start, sizes[fi])?;
+                let mut lines = match resume {
+                    Some((line, scanned)) => LineSplitter::resume(
+                        line,
+                        scanned,
+                        snapshot.read_bytes(file.node, line, line + DEAD_LETTER_RAW as u64)?,
+                    ),
+                    None => LineSplitter::new(start),
+                };
                 let mut batch = new_batch(settings.batch_size);
                 let mut entry_ms = Vec::new();
                 let mut buf = vec![0u8; 1 << 20];
                 loop {
                     let n = reader.read(&mut buf).map_err(|e| StoreError::Corrupt {
-                        node: file.id,
+                        node: file.node,
                         detail: e.to_string(),
                     })?;
                     if n == 0 {
@@ -532,20 +561,28 @@ impl Pipeline {
                     display.add(n as u64);
                     read_bytes += n as u64;
                     lines.push(&buf[..n]);
-                    while let Some((offset, line)) = lines.next_line() {
-                        let docs_before = batch.docs.len();
-                        add_line(settings, file, offset, line, &mut batch);
-                        if observer.is_some()
-                            && let Some(field) = time_field
-                        {
-                            for doc in &batch.docs[docs_before..] {
-                                if let Ok(time) = doc.get_datetime(field) {
-                                    entry_ms.push(time.timestamp_millis());
+                    while let Some(item) = lines.next_item() {
+                        let end = match item {
+                            Item::Line(offset, line) => {
+                                let docs_before = batch.docs.len();
+                                add_line(settings, file, offset, line, &mut batch);
+                                if observer.is_some()
+                                    && let Some(field) = time_field
+                                {
+                                    for doc in &batch.docs[docs_before..] {
+                                        if let Ok(time) = doc.get_datetime(field) {
+                                            entry_ms.push(time.timestamp_millis());
+                                        }
+                                    }
                                 }
+                                offset + line.len() as u64 + 1
                             }
-                        }
+                            Item::TooLong { offset, len, head } => {
+                                add_too_long(file, offset, len, &head, &mut batch);
+                                offset + len + 1
+                            }
+                        };
                         if batch.docs.len() + batch.dead.len() >= settings.batch_size {
-                            let end = offset + line.len() as u64 + 1;
                             let full =
                                 std::mem::replace(&mut batch, new_batch(settings.batch_size));
                             let times = std::mem::take(&mut entry_ms);
@@ -589,6 +626,7 @@ impl Pipeline {
                 if let Some(observer) = observer {
                     observer.lines_read.inc_by(lines.count);
                 }
+                progress[fi].scanning = lines.scanning();
                 if !batch.docs.is_empty() || !batch.dead.is_empty() {
                     let end = lines.consumed();
                     writer
@@ -631,6 +669,37 @@ impl Pipeline {
             Ok::<(), SyncError>(())
         })?;
         drop(snapshot);
+        // One line per file whose writes failed: what failed, and where its cursor stays.
+        for (file, p) in files.iter().zip(&progress) {
+            if p.failed {
+                errors.push(format!(
+                    "{}: {}; cursor kept at offset {}",
+                    file.path,
+                    p.error.as_deref().unwrap_or("write failed"),
+                    p.cursor
+                ));
+            }
+        }
+        // A run that stopped at its budget having moved nothing would do the same again and
+        // again: say so, so the stage shows as failing instead of spinning.
+        let moved = progress
+            .iter()
+            .zip(starting.iter().zip(&starting_scans))
+            .any(|(p, (cursor, scan))| p.cursor != *cursor || p.scanning != *scan);
+        if more && !moved && errors.is_empty() {
+            let stuck = files
+                .iter()
+                .zip(&progress)
+                .zip(&sizes)
+                .find(|((_, p), size)| p.cursor < **size)
+                .map_or_else(String::new, |((f, p), _)| {
+                    format!("{} at offset {}", f.path, p.cursor)
+                });
+            errors.push(format!(
+                "{stuck}: read {read_bytes} bytes within the run's budget without storing a line \
+                 or moving a cursor"
+            ));
+        }
         if !dry_run {
             let open: Vec<i64> = files
                 .iter()
@@ -719,10 +788,13 @@ fn record(
                 format: CURSOR_FORMAT,
                 offset: p.cursor,
                 last_error: if p.failed { p.error.clone() } else { None },
+                // Only while every line before the long one is stored.
+                long_line_scanned: p
+                    .scanning
+                    .filter(|&(line, _)| line == p.cursor)
+                    .map(|(_, scanned)| scanned),
             };
-            let old = &stored[fi];
-            (cursor.offset != old.offset || cursor.last_error != old.last_error)
-                .then_some((fi, cursor))
+            (cursor != stored[fi]).then_some((fi, cursor))
         })
         .collect();
     if changes.is_empty() && mark.is_none() {
@@ -791,13 +863,33 @@ fn new_batch(capacity: usize) -> Batch {
     }
 }
 
+/// A line longer than the longest kept goes to the batch as a dead letter, by its length.
+fn add_too_long(file: &SourceFile, offset: u64, len: u64, head: &[u8], batch: &mut Batch) {
+    let origin = Origin {
+        offset,
+        line_len: len,
+        raw: 0..0,
+    };
+    batch.dead.push(dead_letter(
+        file,
+        &origin,
+        head,
+        0,
+        &format!(
+            "line of {len} bytes is longer than the {MAX_LINE} bytes a MongoDB document can hold \
+             (its first {} bytes are kept here)",
+            head.len()
+        ),
+    ));
+}
+
 /// Transforms one line into the batch: documents, or a dead letter with the reason.
-fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &mut Batch) {
+fn add_line(settings: &Settings, file: &SourceFile, offset: u64, line: &[u8], batch: &mut Batch) {
     let head = &line[..line.len().min(DEAD_LETTER_RAW)];
     match settings.format.transform(
         line,
         LineAt {
-            node: file.id,
+            source: &file.id_prefix,
             offset,
         },
     ) {
@@ -821,14 +913,9 @@ fn add_line(settings: &Settings, file: &Node, offset: u64, line: &[u8], batch: &
                 line_len: line.len() as u64,
                 raw: 0..0,
             };
-            batch.dead.push(dead_letter(
-                file.id,
-                &file.path.to_string(),
-                &origin,
-                head,
-                0,
-                &reject.0,
-            ));
+            batch
+                .dead
+                .push(dead_letter(file, &origin, head, 0, &reject.0));
         }
     }
 }
@@ -854,7 +941,7 @@ impl Writer<'_> {
         batch: Batch,
         entry_ms: Vec<i64>,
         progress: &mut Progress,
-        file: &Node,
+        file: &SourceFile,
     ) {
         let seq = progress.next_seq;
         progress.next_seq += 1;
@@ -874,7 +961,7 @@ impl Writer<'_> {
         };
         let acks = self.acks.clone();
         let stats = self.stats.clone();
-        let (node, path) = (file.id, file.path.to_string());
+        let file = file.clone();
         let timing = self.observer.map(|o| {
             (
                 o.batch_seconds.clone(),
@@ -884,7 +971,7 @@ impl Writer<'_> {
         });
         let newest = entry_ms.iter().copied().max();
         tokio::spawn(async move {
-            let result = sink.write(batch, node, &path, &stats).await;
+            let result = sink.write(batch, &file, &stats).await;
             drop(permit);
             if let (Ok(()), Some((batch_seconds, entry_to_ack, started))) = (&result, timing) {
                 batch_seconds.observe(started.elapsed().as_secs_f64());
@@ -898,78 +985,9 @@ impl Writer<'_> {
     }
 }
 
-/// Splits a byte stream into complete lines, tracking their offsets.
-struct LineSplitter {
-    buf: Vec<u8>,
-    /// Start of the unconsumed bytes in `buf`.
-    start: usize,
-    /// File offset of `buf[start]`.
-    base: u64,
-    /// Complete lines returned so far.
-    count: u64,
-}
-
-impl LineSplitter {
-    fn new(base: u64) -> Self {
-        Self {
-            buf: Vec::new(),
-            start: 0,
-            base,
-            count: 0,
-        }
-    }
-
-    fn push(&mut self, bytes: &[u8]) {
-        // Drop consumed lines once per chunk, not once per line.
-        self.buf.drain(..self.start);
-        self.start = 0;
-        self.buf.extend_from_slice(bytes);
-    }
-
-    /// The next complete line (without its newline) and its file offset.
-    fn next_line(&mut self) -> Option<(u64, &[u8])> {
-        let newline = self.buf[self.start..].iter().position(|&b| b == b'\n')?;
-        let line = self.start..self.start + newline;
-        let offset = self.base;
-        self.base += newline as u64 + 1;
-        self.start = line.end + 1;
-        self.count += 1;
-        Some((offset, &self.buf[line]))
-    }
-
-    /// Offset just after the last complete line returned.
-    fn consumed(&self) -> u64 {
-        self.base
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Lines split across chunk boundaries come out whole with their offsets; a partial last
-    /// line stays until its newline arrives.
-    #[test]
-    fn line_splitter_keeps_offsets_across_chunks_and_holds_partial_lines() {
-        let text = b"ab\n\ncdef\ng";
-        let mut lines = LineSplitter::new(100);
-        let mut out = Vec::new();
-        for chunk in text.chunks(3) {
-            lines.push(chunk);
-            while let Some((offset, line)) = lines.next_line() {
-                out.push((offset, line.to_vec()));
-            }
-        }
-        assert_eq!(
-            out,
-            vec![
-                (100, b"ab".to_vec()),
-                (103, Vec::new()),
-                (104, b"cdef".to_vec())
-            ]
-        );
-        assert_eq!(lines.consumed(), 109);
-    }
 
     /// The cursor moves only over batches acknowledged without a gap.
     #[test]
@@ -981,6 +999,7 @@ mod tests {
             acked: BTreeMap::new(),
             error: None,
             failed: false,
+            scanning: None,
         };
         p.ack(1, 20);
         assert_eq!(p.cursor, 0);

@@ -5,6 +5,7 @@ use crate::output;
 use anyhow::Context;
 use pond_factory::runner::Runner;
 use pond_factory::{Control, Registry};
+use pond_store::PondPath;
 use serde::Serialize;
 use std::io::Write;
 use std::path::Path;
@@ -131,6 +132,23 @@ pub fn mknod(
 
 const HELP_FLAGS: &[&str] = &["-h", "--help", "help"];
 
+/// `pond run logfile sync`: a factory's name where a node's path belongs. Says how to install
+/// and run a node of it, instead of "no such file".
+fn refuse_factory_name(env: &Env<'_>, path: &PondPath, args: &[String]) -> anyhow::Result<()> {
+    let [name] = path.components() else {
+        return Ok(());
+    };
+    if env.registry.get(name).is_none() || env.pond.snapshot()?.lookup(path)?.is_some() {
+        return Ok(());
+    }
+    let command = args.first().map_or("COMMAND", String::as_str);
+    anyhow::bail!(
+        "`{name}` is a factory, not a node of the pond: install a node of it with `pond mknod \
+         {name} /etc/NAME --config-path CONFIG.yaml`, then run `pond run /etc/NAME {command}` \
+         (`pond run /etc/NAME --help` lists its commands)"
+    )
+}
+
 pub fn run(
     env: &Env<'_>,
     path: Option<&str>,
@@ -146,6 +164,7 @@ pub fn run(
         return Ok(ExitCode::SUCCESS);
     };
     let path = pond_path(path)?;
+    refuse_factory_name(env, &path, args)?;
     let runner = runner(env, format!("pond run {path}"));
     if args
         .first()

@@ -47,9 +47,17 @@ pub fn dispatch(
     let lock_timeout = Duration::from_secs(cli.lock_timeout);
     let pond_dir = cli.pond.as_deref();
     match cli.command {
-        Command::Init { compression, json } => {
-            init::run(require_dir(pond_dir)?, &compression, json.json, out)
-        }
+        Command::Init {
+            compression,
+            shared_group,
+            json,
+        } => init::run(
+            require_dir(pond_dir)?,
+            &compression,
+            shared_group,
+            json.json,
+            out,
+        ),
         Command::ListFactories { json } => factory::list(registry, json.json, out),
         command => {
             let dir = require_dir(pond_dir)?;

@@ -78,6 +78,9 @@ pub fn run(env: &Env<'_>, json: bool, out: &mut dyn Write) -> anyhow::Result<Exi
             if let Some(error) = &node.status.last_error {
                 writeln!(out, "{:<24} last error: {error}", "")?;
             }
+            if let Some(note) = &node.status.note {
+                writeln!(out, "{:<24} note: {note}", "")?;
+            }
         }
     }
     Ok(if unhealthy {

@@ -292,3 +292,87 @@ pub fn kill_after(mut cmd: Command, after: std::time::Duration) -> Killed {
         status: child.wait().unwrap(),
     }
 }
+
+/// Records that a test cannot run here, visibly: a line on stderr now, and a line in the file
+/// `POND_TEST_SKIPS` names, which `make test` prints in its summary. A skipped test is not a
+/// pass: the summary says which and why.
+pub fn skipped(test: &str, reason: &str) {
+    let line = format!("SKIPPED {test}: {reason}");
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("{line}");
+    }
+    if let Ok(path) = std::env::var("POND_TEST_SKIPS") {
+        use std::io::Write;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{line}");
+        }
+    }
+}
+
+/// A small tmpfs mounted at a new temporary directory, unmounted when dropped; `None` (with
+/// the reason) where this process may not mount (not root, or no mount namespace rights).
+pub struct SmallDisk {
+    pub dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    pub fn mount(size: &str) -> Result<SmallDisk, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("mount: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "cannot mount a tmpfs here: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(SmallDisk { dir })
+    }
+
+    /// Fills the file system up: what is left for a new block is 0.
+    pub fn fill(&self) {
+        let mut file = std::fs::File::create(self.dir.path().join("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        use std::io::Write;
+        while file.write_all(&block).is_ok() {}
+        let mut small = vec![0u8; 512];
+        while !small.is_empty() {
+            if file.write_all(&small).is_err() {
+                small.truncate(small.len() / 2);
+            }
+        }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+/// A copy of the `pond` binary in a directory anyone may enter, for tests that run it as
+/// another user: the build's own may sit under a private (0700) directory.
+pub fn pond_bin_for_others() -> &'static Path {
+    static COPY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    COPY.get_or_init(|| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new()
+            .prefix("pond-bin-")
+            .tempdir_in("/tmp")
+            .unwrap()
+            .keep();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let copy = dir.join("pond");
+        std::fs::copy(pond_bin(), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        copy
+    })
+}

@@ -20,6 +20,8 @@ pub struct Server {
     pub uri: String,
     dir: tempfile::TempDir,
     storage: String,
+    /// More `secantusd-py` flags for the next start (`--auth`).
+    flags: std::sync::Mutex<String>,
 }
 
 fn secantusd() -> PathBuf {
@@ -62,6 +64,7 @@ impl Server {
             uri: format!("mongodb://127.0.0.1:{port}/?directConnection=true"),
             dir,
             storage,
+            flags: std::sync::Mutex::new(String::new()),
         };
         server.launch();
         server
@@ -81,11 +84,12 @@ impl Server {
         // The watchdog stops the server when this test process is gone, even after SIGKILL.
         // The outer shell returns at once; the watchdog subshell lives on in the background.
         let script = format!(
-            "( {bin} --port {port} --storage-path '{storage}' --enable-test-commands >>'{log}' 2>&1 & \
+            "( {bin} --port {port} --storage-path '{storage}' --enable-test-commands {flags} >>'{log}' 2>&1 & \
              child=$!; echo $child > '{pid}'; \
              while kill -0 {parent} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 0.5; done; \
              kill $child 2>/dev/null ) &",
             bin = binary.display(),
+            flags = self.flags.lock().unwrap_or_else(|e| e.into_inner()),
             port = self.port,
             storage = self.storage,
             log = self.dir.path().join("server.log").display(),
@@ -129,6 +133,12 @@ impl Server {
 
     /// Starts the server again on the same port and storage.
     pub fn restart(&self) {
+        self.launch();
+    }
+
+    /// Starts the server again with `flags` added (`--auth`).
+    pub fn restart_with(&self, flags: &str) {
+        *self.flags.lock().unwrap_or_else(|e| e.into_inner()) = flags.to_string();
         self.launch();
     }
 
@@ -434,7 +444,7 @@ impl<'a> Pipeline<'a> {
     }
 }
 
-/// Sample lines of the Hyperliquid node's `node_trades` files (`../shared/samples/`): three
+/// Sample lines of the Hyperliquid node's `node_trades` files (`testdata/samples/`): three
 /// mid-2025 lines (nanosecond `time`) and one 2024-era line (millisecond `time`).
 pub const SAMPLE_TRADES: [&str; 4] = [
     r#"{"coin":"@151","side":"A","time":"2025-06-24T02:56:36.172847427","px":"2393.9","sz":"0.1539","hash":"0x2b21750229be769650b604261eaac1018c00c45812652efbbdd35fe0ecb201a1","trade_dir_override":"Na","side_info":[{"user":"0xecb63caa47c7c4e77f60f1ce858cf28dc2b82b00","start_pos":"1166.565307356","oid":105686971733,"twap_id":null,"cloid":"0x1070fff92506b3ab5e5aec135e5a5ddd"},{"user":"0xb65117c1e1006e7b2413fa90e96fcbe3fa83ed75","start_pos":"0.153928559","oid":105686976226,"twap_id":null,"cloid":null}]}"#,
@@ -443,7 +453,7 @@ pub const SAMPLE_TRADES: [&str; 4] = [
     r#"{"coin":"ZK","side":"B","time":"2024-09-19T10:00:02.015","px":"0.12398","sz":"158.0","hash":"0x47c078ffd46e96d69c5d040fe44603012500707c9f0e8e9c3f432f78494532bc","trade_dir_override":"Na","side_info":[{"user":"0xc64cc00b46101bd40aa1c3121195e85c0b0918d8","start_pos":"1680951.0","oid":14849962333,"twap_id":null,"cloid":null},{"user":"0x768484f7e2ebb675c57838366c02ae99ba2a9b08","start_pos":"-2074344.0","oid":14849962111,"twap_id":null,"cloid":null}]}"#,
 ];
 
-/// Sample lines of `node_fills_by_block` files (`../shared/samples/`): a block with a header and
+/// Sample lines of `node_fills_by_block` files (`testdata/samples/`): a block with a header and
 /// one fill, and a header-less block with both fills of one trade (same `tid`).
 pub const SAMPLE_FILL_BLOCKS: [&str; 2] = [
     r#"{"local_time":"2026-06-28T08:43:53.687645997","block_time":"2026-06-28T08:43:53.257028820","block_number":1052527672,"events":[["0xa775d1bd91ee2cc4cae6113e5fd9c0c17b355277",{"coin":"SOL","px":"72.153","sz":"0.58","side":"A","time":1782636233257,"startPosition":"-162.6","dir":"Open Short","closedPnl":"0.0","hash":"0xdc25d330b40799afdd9f043ebc4c38000060eb164f0ab8817fee7e83730b739a","oid":481702553903,"crossed":false,"fee":"-0.001255","tid":340554939716632,"cloid":"0x00000000000000000000019f08a8bdd8","liquidation":{"liquidatedUser":"0x5ef843ccf26810073ee689a954f6d05f5b48fccb","markPx":"72.149","method":"market"},"feeToken":"USDC","twapId":null}]]}"#,

@@ -4,13 +4,13 @@ use super::*;
 use proptest::prelude::*;
 
 const AT: LineAt = LineAt {
-    node: 7,
+    source: "7",
     offset: 1234,
 };
 
 fn samples(name: &str) -> Vec<String> {
     let path = format!(
-        "{}/../../../shared/samples/{name}",
+        "{}/../../testdata/samples/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     std::fs::read_to_string(&path)
@@ -77,7 +77,13 @@ fn trades_get_exact_decimals_dates_and_a_natural_key() {
     // Deterministic: the same line (a node restart re-appending it) gets the same id, at any
     // offset; a different trade gets a different one.
     let again = Format::HlTrades
-        .transform(lines[0].as_bytes(), LineAt { node: 9, offset: 0 })
+        .transform(
+            lines[0].as_bytes(),
+            LineAt {
+                source: "9",
+                offset: 0,
+            },
+        )
         .unwrap();
     assert_eq!(again[0].to_document().unwrap().get_str("_id").unwrap(), id);
     let ids: std::collections::HashSet<String> = lines
@@ -161,6 +167,7 @@ fn jsonl_position_ids_timestamps_and_decimals() {
         id: IdSpec::Position,
         timestamp: Some((FieldPath::parse("ts").unwrap(), TimeFormat::Rfc3339)),
         decimals: vec![FieldPath::parse("level").unwrap()],
+        extended_json: false,
     });
     let doc = one(
         &format,
@@ -171,12 +178,95 @@ fn jsonl_position_ids_timestamps_and_decimals() {
     assert_eq!(doc.get_i64("ts_ns").unwrap() % 1_000_000, 123_000);
 }
 
+fn jsonl(id: IdSpec, extended_json: bool) -> Format {
+    Format::Jsonl(Jsonl {
+        id,
+        timestamp: None,
+        decimals: Vec::new(),
+        extended_json,
+    })
+}
+
+// Regression: a line's own `_id` was replaced by the position id. Now it is the key with
+// `id: line`, and a reason to dead-letter the line otherwise; never replaced.
+#[test]
+fn a_lines_own_id_is_kept_with_id_line_and_refused_otherwise() {
+    let line = br#"{"_id":5,"v":1}"#;
+    let doc = one(
+        &jsonl(IdSpec::Line, false),
+        std::str::from_utf8(line).unwrap(),
+    );
+    assert_eq!(doc.get_i32("_id").unwrap(), 5);
+    assert_eq!(doc.get_i32("v").unwrap(), 1);
+    for format in [
+        jsonl(IdSpec::Position, false),
+        jsonl(IdSpec::Fields(vec![FieldPath::parse("v").unwrap()]), false),
+    ] {
+        let err = format.transform(line, AT).unwrap_err();
+        assert!(err.0.contains("has its own _id"), "{}", err.0);
+    }
+    let err = jsonl(IdSpec::Line, false)
+        .transform(br#"{"v":1}"#, AT)
+        .unwrap_err();
+    assert!(err.0.contains("no _id"), "{}", err.0);
+    let err = Format::HlTrades
+        .transform(
+            format!(r#"{{"_id":1,{}"#, &samples("node_trades.jsonl")[0][1..]).as_bytes(),
+            AT,
+        )
+        .unwrap_err();
+    assert!(err.0.contains("own _id"), "{}", err.0);
+}
+
+// Regression: integers past 64 bits were rounded doubles (99999999999999999999999999 stored as
+// 1e+26) or, just past i64, dead-lettered. Now they are exact Decimal128s.
+#[test]
+fn integers_past_64_bits_are_stored_exactly() {
+    let doc = one(
+        &jsonl(IdSpec::Position, false),
+        r#"{"big":99999999999999999999999999,"u":18446744073709551615,"small":42}"#,
+    );
+    assert_eq!(
+        doc.get_decimal128("big").unwrap().to_string(),
+        "99999999999999999999999999"
+    );
+    assert_eq!(
+        doc.get_decimal128("u").unwrap().to_string(),
+        "18446744073709551615"
+    );
+    assert_eq!(doc.get_i32("small").unwrap(), 42);
+}
+
+// Regression: `$oid`, `$date`, `$numberDecimal` keys were read as extended JSON (and a bad
+// `$oid` dead-lettered the line). They are plain keys unless `extended_json: true`.
+#[test]
+fn extended_json_only_when_the_config_asks_for_it() {
+    let line = r#"{"x":{"$oid":"zz"},"d":{"$numberDecimal":"1.5"}}"#;
+    let doc = one(&jsonl(IdSpec::Position, false), line);
+    assert_eq!(
+        doc.get_document("x").unwrap().get_str("$oid").unwrap(),
+        "zz"
+    );
+    assert_eq!(
+        doc.get_document("d")
+            .unwrap()
+            .get_str("$numberDecimal")
+            .unwrap(),
+        "1.5"
+    );
+    let extended = jsonl(IdSpec::Position, true);
+    let doc = one(&extended, r#"{"d":{"$numberDecimal":"1.5"}}"#);
+    assert_eq!(doc.get_decimal128("d").unwrap().to_string(), "1.5");
+    assert!(extended.transform(line.as_bytes(), AT).is_err());
+}
+
 #[test]
 fn bad_lines_are_rejected_with_a_reason() {
     let format = Format::Jsonl(Jsonl {
         id: IdSpec::Fields(vec![FieldPath::parse("k").unwrap()]),
         timestamp: Some((FieldPath::parse("t").unwrap(), TimeFormat::EpochMillis)),
         decimals: vec![FieldPath::parse("d").unwrap()],
+        extended_json: false,
     });
     let cases: [(&[u8], &str); 8] = [
         (b"", "empty line"),
@@ -205,11 +295,7 @@ fn bad_lines_are_rejected_with_a_reason() {
 #[test]
 fn oversized_documents_are_rejected() {
     let big = format!(r#"{{"k":1,"blob":"{}"}}"#, "x".repeat(MAX_DOCUMENT + 10));
-    let format = Format::Jsonl(Jsonl {
-        id: IdSpec::Position,
-        timestamp: None,
-        decimals: vec![],
-    });
+    let format = jsonl(IdSpec::Position, false);
     let err = format.transform(big.as_bytes(), AT).unwrap_err();
     assert!(err.0.contains("16777216-byte limit"), "{}", err.0);
 }
