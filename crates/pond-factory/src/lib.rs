@@ -1,30 +1,37 @@
 //! Factories: named plugins that live at a pond path and run commands against the pond.
 //!
 //! # Layout
-//! - [`TypedFactory`]: what a factory author writes: a typed config (serde, with
-//!   `deny_unknown_fields`), a clap subcommand enum, and `run`. A blanket impl turns it into the
-//!   object-safe [`Factory`] that the [`Registry`] holds.
+//! - [`TypedFactory`]: what a factory author writes: a raw config (serde, with
+//!   `deny_unknown_fields`), the validated [`TypedFactory::Settings`] made from it once, a clap
+//!   subcommand enum, and [`TypedFactory::task`], which says how each command uses the pond
+//!   ([`Task`]: a read, one write transaction, its own small commits, or a long-running loop)
+//!   and gives it exactly that access. A blanket impl turns it into the object-safe [`Factory`]
+//!   that the [`Registry`] holds.
 //! - [`config`]: `${env:...}` expansion and YAML parsing with located errors.
-//! - [`runner`]: `pond run`: load the node's stored config, expand it, parse the command, run it
-//!   as its [`Mode`] says (on a snapshot; in one transaction, committed on success and rolled
-//!   back on error; or committing its own small transactions through a [`Committer`]), then run
-//!   the downstream nodes the config names, each on its own.
-//! - [`service`] and `session.rs`: long-running commands (`follow`): the command's steps in the
-//!   calling thread, each downstream [`Stage`] in a thread of its own.
+//! - [`state`]: per-node state kept in the pond as versioned JSON; an unknown version is refused.
+//! - [`runner`]: `pond run`: load the node's stored config once, plan the command and its
+//!   downstream chain, run each as its [`Mode`] says, record runs for `pond status`.
+//! - [`service`], `session.rs` and [`follow`]: long-running commands: the command's steps in the
+//!   calling thread, each downstream [`Stage`] in a thread of its own, and the loop (pacing,
+//!   backoff, de-duplicated logging, periodic maintenance) a following command runs in.
 //!
 //! # Data flow
-//! `pond mknod` → [`Factory::prepare`] validates the config (and stores the raw text).
-//! `pond run PATH CMD` → [`Factory::prepare`] with the args → [`Prepared`] (typed config +
-//! command) → [`Prepared::run`] with a [`RunContext`] → [`RunOutcome`] (the transaction summary).
+//! `pond mknod` → [`Factory::configure`] validates the config (and stores the raw text).
+//! `pond run PATH CMD` → [`Factory::configure`] → [`Configured`] (the node's settings, shared by
+//! reference) → [`Configured::prepare`] with the command line → [`Prepared`] → the runner calls
+//! it with a [`Ctx`] holding the access its [`Mode`] gives → [`RunOutcome`] (summary, per-file
+//! [`Problem`]s, notes, the JSON report) → the runner commits, prints, runs the downstream.
 
 pub mod config;
 pub mod control;
+pub mod follow;
 pub mod maintain;
 pub mod progress;
 pub mod runner;
 pub mod runs;
 pub mod service;
 mod session;
+pub mod state;
 
 pub use config::ConfigError;
 pub use control::{Control, StopSignal};
@@ -33,34 +40,47 @@ use pond_store::{Node, Pond, Snapshot, StoreError, Transaction, View};
 use serde::de::DeserializeOwned;
 pub use service::{Service, Stage, StageEnv, StepReport};
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A factory's error, as the runner reports it.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
-/// How a command uses the pond, and so what [`Access`] it gets.
+/// How a command uses the pond, and so what access its [`Ctx`] holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// Reads a snapshot; never waits for a writer.
+    /// Reads a snapshot ([`ReadCtx`]); never waits for a writer.
     Read,
-    /// Runs in one write transaction: committed when it succeeds, rolled back when it fails.
+    /// Runs in one write transaction ([`WriteCtx`]): committed when it succeeds, rolled back
+    /// when it fails.
     Write,
-    /// Reads snapshots and commits small transactions itself through a [`Committer`]: for work
-    /// that waits on something slow (a database), so the writer lock is held only to commit.
+    /// Reads snapshots and commits small transactions itself through a [`Committer`]
+    /// ([`CommitCtx`]): for work that waits on something slow (a database), so the writer lock
+    /// is held only to commit.
     Commits,
-    /// Runs until stopped, one transaction per step, through a [`Service`].
+    /// Runs until stopped, one transaction per step, through a [`Service`] ([`ServiceCtx`]).
     LongRunning,
 }
 
-/// Access to the pond during a run: a snapshot for read-only commands, the write transaction
-/// for commands that write, a [`Committer`] for commands that commit their own transactions,
-/// the [`Service`] for long-running ones (which make many transactions).
-pub enum Access<'a> {
-    Read(&'a Snapshot),
-    Write(&'a mut Transaction),
-    Commits(&'a mut Committer),
-    Service(&'a mut dyn Service),
+/// What a command gets when it runs: its node, the pond as its [`Mode`] gives it, and stdout
+/// for human-readable output (a JSON report goes in [`RunOutcome::report`] instead).
+pub struct Ctx<'a, P> {
+    /// The factory node being run.
+    pub node: &'a Node,
+    /// The pond: a view, the write transaction, a committer or the service.
+    pub pond: P,
+    /// Where human-readable output goes (stdout).
+    pub out: &'a mut dyn Write,
 }
+
+/// The context of a [`Mode::Read`] command.
+pub type ReadCtx<'a> = Ctx<'a, &'a View>;
+/// The context of a [`Mode::Write`] command (and of each step of a long-running one).
+pub type WriteCtx<'a> = Ctx<'a, &'a mut Transaction>;
+/// The context of a [`Mode::Commits`] command (and of each run of a [`Stage`]).
+pub type CommitCtx<'a> = Ctx<'a, &'a mut Committer>;
+/// The context of a [`Mode::LongRunning`] command.
+pub type ServiceCtx<'a> = Ctx<'a, &'a mut dyn Service>;
 
 /// The pond for a command that commits its own transactions ([`Mode::Commits`]): snapshots to
 /// read from without any lock, and short write transactions to record what it did. The runner
@@ -117,60 +137,56 @@ impl Committer {
     }
 }
 
-impl Access<'_> {
-    /// The read API (a write transaction sees its own changes); a long-running command has no
-    /// single view, and takes snapshots from its [`Service`] instead.
-    pub fn view(&self) -> Result<&View, BoxError> {
-        match self {
-            Access::Read(snapshot) => Ok(snapshot),
-            Access::Write(txn) => Ok(txn),
-            Access::Commits(_) | Access::Service(_) => {
-                Err("this command has no single view of the pond: it takes snapshots".into())
-            }
-        }
-    }
+/// A problem with one thing (a host file, a pond file) that did not stop the run: what could
+/// be done is committed, then the command exits non-zero naming each problem.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// What the problem is about: a path, usually.
+    pub subject: String,
+    /// What went wrong, and what was done about it.
+    pub message: String,
+}
 
-    /// The write transaction; `None` for read-only and long-running commands.
-    pub fn txn(&mut self) -> Option<&mut Transaction> {
-        match self {
-            Access::Write(txn) => Some(txn),
-            _ => None,
-        }
-    }
-
-    /// The committer of a [`Mode::Commits`] command; `None` otherwise.
-    pub fn committer(&mut self) -> Option<&mut Committer> {
-        match self {
-            Access::Commits(committer) => Some(&mut **committer),
-            _ => None,
-        }
-    }
-
-    /// The service of a long-running command; `None` otherwise.
-    pub fn service(&mut self) -> Option<&mut dyn Service> {
-        match self {
-            Access::Service(service) => Some(&mut **service),
-            _ => None,
+impl Problem {
+    /// A problem with `subject`.
+    pub fn new(subject: impl std::fmt::Display, message: impl Into<String>) -> Self {
+        Self {
+            subject: subject.to_string(),
+            message: message.into(),
         }
     }
 }
 
-/// Everything a command gets when it runs.
-pub struct RunContext<'a> {
-    /// The factory node being run.
-    pub node: &'a Node,
-    /// The pond.
-    pub access: Access<'a>,
-    /// Where the command's report goes (stdout).
-    pub out: &'a mut dyn Write,
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.subject, self.message)
+    }
 }
 
-impl RunContext<'_> {
-    /// Writes `report` to stdout as one JSON document (a factory's `--json` output).
-    pub fn write_json(&mut self, report: &impl serde::Serialize) -> Result<(), BoxError> {
-        serde_json::to_writer(&mut *self.out, report)?;
-        writeln!(self.out)?;
-        Ok(())
+/// A remark about a node's input as a whole that is not an error, said once when it starts
+/// being true: a fresh node waiting for its base directory (`info`), patterns that match no
+/// file (`warn`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Note {
+    pub level: NoteLevel,
+    pub text: String,
+}
+
+/// How loud a [`Note`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoteLevel {
+    Info,
+    Warn,
+}
+
+impl Note {
+    /// Logs the note at its level, naming `node`.
+    pub fn log(&self, node: &str) {
+        match self.level {
+            NoteLevel::Info => tracing::info!(node, "{}", self.text),
+            NoteLevel::Warn => tracing::warn!(node, "{}", self.text),
+        }
     }
 }
 
@@ -198,11 +214,160 @@ pub struct RunOutcome {
     pub discard: bool,
     /// Problems that did not stop the run (an unreadable file, say): what could be done is
     /// committed, then the command exits non-zero naming each of these.
-    pub errors: Vec<String>,
+    pub errors: Vec<Problem>,
+    /// Remarks about the input as a whole; the runner logs them (once per change under a
+    /// long-running command).
+    pub notes: Vec<Note>,
     /// A stage of a long-running command stopped at its work budget with more to do: it is run
     /// again right after the next upstream step, so one long catch-up never holds the writer
     /// lock for long.
     pub pending: bool,
+    /// The command's JSON report (`--json`): the runner prints it as one document, with the
+    /// reports of the downstream stages added under `downstream`.
+    pub report: Option<serde_json::Value>,
+}
+
+impl RunOutcome {
+    /// An outcome with this summary.
+    pub fn summary(summary: impl Into<String>) -> Self {
+        Self {
+            summary: summary.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The result of a command.
+pub type RunResult = Result<RunOutcome, BoxError>;
+
+type ReadFn<S> = Box<dyn for<'a> FnOnce(&S, ReadCtx<'a>) -> RunResult>;
+type WriteFn<S> = Box<dyn for<'a> FnOnce(&S, WriteCtx<'a>) -> RunResult>;
+type CommitFn<S> = Box<dyn for<'a> FnOnce(&S, CommitCtx<'a>) -> RunResult>;
+type ServiceFn<S> = Box<dyn for<'a> FnOnce(&S, ServiceCtx<'a>) -> RunResult>;
+
+/// How a command runs, with the access its mode gives: the factory's settings and a context.
+pub enum Run<S> {
+    Read(ReadFn<S>),
+    Write(WriteFn<S>),
+    Commits(CommitFn<S>),
+    LongRunning(ServiceFn<S>),
+}
+
+/// One parsed command, ready to run: what [`TypedFactory::task`] makes of a command.
+pub struct Task<S> {
+    /// The command's name (`sync`), for run records and messages.
+    pub name: &'static str,
+    pub run: Run<S>,
+    /// The command reports JSON ([`RunOutcome::report`]); its downstream stages report JSON
+    /// too.
+    pub json: bool,
+    /// The command is a dry run; its downstream stages run as dry runs.
+    pub dry_run: bool,
+}
+
+impl<S> Task<S> {
+    fn new(name: &'static str, run: Run<S>) -> Self {
+        Self {
+            name,
+            run,
+            json: false,
+            dry_run: false,
+        }
+    }
+
+    /// A command that reads a snapshot.
+    pub fn read(
+        name: &'static str,
+        run: impl for<'a> FnOnce(&S, ReadCtx<'a>) -> RunResult + 'static,
+    ) -> Self {
+        Self::new(name, Run::Read(Box::new(run)))
+    }
+
+    /// A command that runs in one write transaction.
+    pub fn write(
+        name: &'static str,
+        run: impl for<'a> FnOnce(&S, WriteCtx<'a>) -> RunResult + 'static,
+    ) -> Self {
+        Self::new(name, Run::Write(Box::new(run)))
+    }
+
+    /// A command that commits its own small transactions.
+    pub fn commits(
+        name: &'static str,
+        run: impl for<'a> FnOnce(&S, CommitCtx<'a>) -> RunResult + 'static,
+    ) -> Self {
+        Self::new(name, Run::Commits(Box::new(run)))
+    }
+
+    /// A command that runs until stopped.
+    pub fn long_running(
+        name: &'static str,
+        run: impl for<'a> FnOnce(&S, ServiceCtx<'a>) -> RunResult + 'static,
+    ) -> Self {
+        Self::new(name, Run::LongRunning(Box::new(run)))
+    }
+
+    /// Sets whether the command reports JSON.
+    pub fn json(mut self, json: bool) -> Self {
+        self.json = json;
+        self
+    }
+
+    /// Sets whether the command is a dry run.
+    pub fn dry_run(mut self, dry_run: bool) -> Self {
+        self.dry_run = dry_run;
+        self
+    }
+}
+
+/// A command with the node's settings bound in: what the runner runs.
+pub struct Prepared {
+    /// The command's name.
+    pub name: &'static str,
+    pub json: bool,
+    pub dry_run: bool,
+    pub(crate) run: Run<()>,
+}
+
+impl Prepared {
+    /// How the command uses the pond.
+    pub fn mode(&self) -> Mode {
+        match self.run {
+            Run::Read(_) => Mode::Read,
+            Run::Write(_) => Mode::Write,
+            Run::Commits(_) => Mode::Commits,
+            Run::LongRunning(_) => Mode::LongRunning,
+        }
+    }
+
+    /// Whether the command changes the pond.
+    pub fn writes(&self) -> bool {
+        self.mode() != Mode::Read
+    }
+
+    /// Binds `settings` into `task`'s function.
+    fn bind<S: Send + Sync + 'static>(task: Task<S>, settings: Arc<S>) -> Self {
+        let run = match task.run {
+            Run::Read(f) => Run::Read(Box::new(move |_: &(), ctx: ReadCtx<'_>| f(&settings, ctx))),
+            Run::Write(f) => {
+                Run::Write(Box::new(move |_: &(), ctx: WriteCtx<'_>| f(&settings, ctx)))
+            }
+            Run::Commits(f) => Run::Commits(Box::new(move |_: &(), ctx: CommitCtx<'_>| {
+                f(&settings, ctx)
+            })),
+            Run::LongRunning(f) => {
+                Run::LongRunning(Box::new(move |_: &(), ctx: ServiceCtx<'_>| {
+                    f(&settings, ctx)
+                }))
+            }
+        };
+        Self {
+            name: task.name,
+            json: task.json,
+            dry_run: task.dry_run,
+            run,
+        }
+    }
 }
 
 /// A factory as the registry and the runner see it. Implement [`TypedFactory`] instead.
@@ -213,40 +378,31 @@ pub trait Factory: Send + Sync {
     fn description(&self) -> &'static str;
     /// The commands, as a clap command with one subcommand each (shown by `pond run PATH --help`).
     fn commands(&self, bin_name: &str) -> clap::Command;
-    /// What `pond status` shows about `node` (configured by the expanded `config_text`).
-    fn status(
+    /// Parses and validates a node's expanded config text, once: everything else about the
+    /// node works from the result.
+    fn configure(
         &self,
         config_text: &str,
         source_name: &str,
-        view: &View,
-        node: &Node,
-    ) -> Result<NodeStatus, BoxError>;
-    /// Periodic upkeep of `node` in `txn` (retention): run by `pond maintain` and by `follow`.
-    /// `unsent` tells which files some factory node has not finished reading. Returns a
-    /// summary of what it did, if anything.
-    fn maintain(
-        &self,
-        config_text: &str,
-        source_name: &str,
-        ctx: &mut MaintainContext<'_>,
-    ) -> Result<Option<String>, BoxError>;
+    ) -> Result<Arc<dyn Configured>, ConfigError>;
+}
+
+/// A factory node's validated settings, and what can be done with them.
+pub trait Configured: Send + Sync {
+    /// Factory node paths to run after a writing command of this node commits.
+    fn downstream(&self) -> Vec<String>;
+    /// The command `invocation` asks for, with the settings bound in.
+    fn prepare(self: Arc<Self>, invocation: Invocation<'_>) -> Result<Prepared, PrepareError>;
+    /// The node as a [`Stage`] kept alive between the steps of a long-running upstream; `None`
+    /// when the factory has none (its downstream command then runs afresh each time).
+    fn stage(&self, node: &Node, env: &StageEnv) -> Option<Result<Box<dyn Stage>, BoxError>>;
+    /// What `pond status` shows about `node`.
+    fn status(&self, view: &View, node: &Node) -> Result<NodeStatus, BoxError>;
+    /// Periodic upkeep of the node in `ctx.txn` (retention): run by `pond maintain` and by
+    /// `follow`. Returns a summary of what it did, if anything.
+    fn maintain(&self, ctx: &mut MaintainContext<'_>) -> Result<Option<String>, BoxError>;
     /// Which of `files` node `node` has not finished reading (retention keeps them).
-    fn unsent(
-        &self,
-        config_text: &str,
-        source_name: &str,
-        view: &View,
-        node: &Node,
-        files: &[Node],
-    ) -> Result<Vec<bool>, BoxError>;
-    /// Parses and validates expanded config text and, when `args` is given, the command line.
-    /// `args: None` validates the config only (what `pond mknod` does).
-    fn prepare(
-        &self,
-        config_text: &str,
-        source_name: &str,
-        args: Option<Invocation<'_>>,
-    ) -> Result<Option<Box<dyn Prepared>>, PrepareError>;
+    fn unsent(&self, view: &View, node: &Node, files: &[Node]) -> Result<Vec<bool>, BoxError>;
 }
 
 /// How a command is chosen: typed by the operator, or as a downstream of another node.
@@ -262,11 +418,9 @@ pub enum Invocation<'a> {
     Downstream { json: bool, dry_run: bool },
 }
 
-/// Why a config or command line was refused.
+/// Why a command line was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
     /// Includes `--help`, which is not a failure: the caller prints it and exits 0.
     #[error("{0}")]
     Usage(#[from] clap::Error),
@@ -274,48 +428,25 @@ pub enum PrepareError {
     NotChainable { factory: &'static str },
 }
 
-/// What [`Factory::maintain`] works with.
+/// What [`Configured::maintain`] works with.
 pub struct MaintainContext<'a> {
     /// The node being maintained.
     pub node: &'a Node,
     /// The maintenance transaction.
     pub txn: &'a mut Transaction,
     /// Which of the given files some factory node of the pond has not finished reading: the
-    /// answer of every node's [`Factory::unsent`] (a node that cannot answer counts as needing
-    /// them all).
+    /// answer of every node's [`Configured::unsent`] (a node that cannot answer counts as
+    /// needing them all).
     pub unsent: &'a dyn Fn(&View, &[Node]) -> Vec<bool>,
-}
-
-/// A validated config and command, ready to run.
-pub trait Prepared {
-    /// How the command uses the pond.
-    fn mode(&self) -> Mode;
-    /// Whether the command changes the pond.
-    fn writes(&self) -> bool {
-        self.mode() != Mode::Read
-    }
-    /// Whether the command reports JSON.
-    fn json(&self) -> bool;
-    /// Whether the command is a dry run.
-    fn dry_run(&self) -> bool;
-    /// Factory nodes to run after this one commits.
-    fn downstream(&self) -> Vec<String>;
-    /// Runs the command.
-    fn run(self: Box<Self>, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError>;
-    /// This downstream command as a [`Stage`] kept alive between the steps of a long-running
-    /// upstream; `None` when the factory has no such stage (the command then runs afresh each
-    /// step).
-    fn into_stage(
-        self: Box<Self>,
-        node: &Node,
-        env: &StageEnv,
-    ) -> Option<Result<Box<dyn Stage>, BoxError>>;
 }
 
 /// A factory with a typed config and typed commands.
 pub trait TypedFactory: Send + Sync + 'static {
     /// The config file's type; use `#[serde(deny_unknown_fields)]` and document every field.
-    type Config: DeserializeOwned + Send + 'static;
+    type Config: DeserializeOwned;
+    /// The validated config: made once per node and run by [`TypedFactory::settings`], then
+    /// passed by reference to everything the factory does.
+    type Settings: Send + Sync + 'static;
     /// The commands.
     type Command: clap::Subcommand + Send + 'static;
 
@@ -324,99 +455,109 @@ pub trait TypedFactory: Send + Sync + 'static {
     /// One line for `pond list-factories`.
     const DESCRIPTION: &'static str;
 
-    /// Checks what serde cannot (patterns, paths, value ranges).
-    fn check(_config: &Self::Config, _source_name: &str) -> Result<(), ConfigError> {
-        Ok(())
-    }
-    /// Factory node paths to run after this one commits (default: none).
-    fn downstream(_config: &Self::Config) -> Vec<String> {
+    /// Checks what serde cannot (patterns, paths, value ranges) and makes the settings.
+    fn settings(config: Self::Config, source_name: &str) -> Result<Self::Settings, ConfigError>;
+    /// How `command` runs (its [`Mode`] and function), whether it is a dry run, whether it
+    /// reports JSON.
+    fn task(command: Self::Command) -> Task<Self::Settings>;
+    /// Factory node paths to run after a writing command commits (default: none).
+    fn downstream(_settings: &Self::Settings) -> Vec<String> {
         Vec::new()
     }
     /// The command to run as a downstream stage, if this factory can be one.
     fn as_downstream(_json: bool, _dry_run: bool) -> Option<Self::Command> {
         None
     }
-    /// Whether `command` is a dry run (default: no); its downstream stages run as dry runs.
-    fn dry_run(_command: &Self::Command) -> bool {
-        false
-    }
-    /// How `command` uses the pond (default: one write transaction).
-    fn mode(_command: &Self::Command) -> Mode {
-        Mode::Write
-    }
-    /// Whether `command` reports JSON (default: no).
-    fn json(_command: &Self::Command) -> bool {
-        false
-    }
-    /// A [`Stage`] that does what `command` does (as a downstream), kept alive between the
-    /// steps of a long-running upstream so connections and runtimes are made once (default:
-    /// none; the command then runs afresh after each step).
+    /// A [`Stage`] that does what the downstream command does, kept alive between the steps
+    /// of a long-running upstream so connections and runtimes are made once (default: none;
+    /// the command then runs afresh after each step).
     fn stage(
-        _config: &Self::Config,
-        _command: &Self::Command,
+        _settings: &Self::Settings,
         _node: &Node,
         _env: &StageEnv,
     ) -> Option<Result<Box<dyn Stage>, BoxError>> {
         None
     }
     /// What `pond status` shows about the node beyond its last run (default: nothing).
-    fn status(_view: &View, _node: &Node, _config: &Self::Config) -> Result<NodeStatus, BoxError> {
+    fn status(
+        _settings: &Self::Settings,
+        _view: &View,
+        _node: &Node,
+    ) -> Result<NodeStatus, BoxError> {
         Ok(NodeStatus::default())
     }
-    /// Periodic upkeep (see [`Factory::maintain`]; default: nothing).
+    /// Periodic upkeep (see [`Configured::maintain`]; default: nothing).
     fn maintain(
+        _settings: &Self::Settings,
         _ctx: &mut MaintainContext<'_>,
-        _config: &Self::Config,
     ) -> Result<Option<String>, BoxError> {
         Ok(None)
     }
-    /// Which of `files` this node has not finished reading (see [`Factory::unsent`]; default:
-    /// none, for a factory that reads no pond files).
+    /// Which of `files` this node has not finished reading (see [`Configured::unsent`];
+    /// default: none, for a factory that reads no pond files).
     fn unsent(
+        _settings: &Self::Settings,
         _view: &View,
         _node: &Node,
-        _config: &Self::Config,
         files: &[Node],
     ) -> Result<Vec<bool>, BoxError> {
         Ok(vec![false; files.len()])
     }
-    /// Runs `command`.
-    fn run(
-        ctx: &mut RunContext<'_>,
-        config: &Self::Config,
-        command: Self::Command,
-    ) -> Result<RunOutcome, BoxError>;
 }
 
-struct TypedPrepared<F: TypedFactory> {
-    config: F::Config,
-    command: F::Command,
+/// The settings of one node of the typed factory `F`.
+struct TypedConfigured<F: TypedFactory> {
+    settings: Arc<F::Settings>,
 }
 
-impl<F: TypedFactory> Prepared for TypedPrepared<F> {
-    fn mode(&self) -> Mode {
-        F::mode(&self.command)
-    }
-    fn json(&self) -> bool {
-        F::json(&self.command)
-    }
-    fn dry_run(&self) -> bool {
-        F::dry_run(&self.command)
-    }
+impl<F: TypedFactory> Configured for TypedConfigured<F> {
     fn downstream(&self) -> Vec<String> {
-        F::downstream(&self.config)
+        F::downstream(&self.settings)
     }
-    fn run(self: Box<Self>, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError> {
-        let this = *self;
-        F::run(ctx, &this.config, this.command)
+
+    fn prepare(self: Arc<Self>, invocation: Invocation<'_>) -> Result<Prepared, PrepareError> {
+        let command = match invocation {
+            Invocation::Args { bin_name, args } => {
+                use clap::FromArgMatches;
+                let matches = commands::<F>(bin_name).try_get_matches_from(
+                    std::iter::once(bin_name.to_string()).chain(args.iter().cloned()),
+                )?;
+                F::Command::from_arg_matches(&matches)?
+            }
+            Invocation::Downstream { json, dry_run } => F::as_downstream(json, dry_run)
+                .ok_or(PrepareError::NotChainable { factory: F::NAME })?,
+        };
+        Ok(Prepared::bind(F::task(command), self.settings.clone()))
     }
-    fn into_stage(
-        self: Box<Self>,
-        node: &Node,
-        env: &StageEnv,
-    ) -> Option<Result<Box<dyn Stage>, BoxError>> {
-        F::stage(&self.config, &self.command, node, env)
+
+    fn stage(&self, node: &Node, env: &StageEnv) -> Option<Result<Box<dyn Stage>, BoxError>> {
+        F::stage(&self.settings, node, env)
     }
+
+    fn status(&self, view: &View, node: &Node) -> Result<NodeStatus, BoxError> {
+        F::status(&self.settings, view, node)
+    }
+
+    fn maintain(&self, ctx: &mut MaintainContext<'_>) -> Result<Option<String>, BoxError> {
+        F::maintain(&self.settings, ctx)
+    }
+
+    fn unsent(&self, view: &View, node: &Node, files: &[Node]) -> Result<Vec<bool>, BoxError> {
+        F::unsent(&self.settings, view, node, files)
+    }
+}
+
+fn commands<F: TypedFactory>(bin_name: &str) -> clap::Command {
+    use clap::Subcommand;
+    // `augment_subcommands` sets `about` from the enum's doc comment; the factory's
+    // description is what the operator should see, so it goes on last.
+    F::Command::augment_subcommands(
+        clap::Command::new(bin_name.to_string())
+            .subcommand_required(true)
+            .arg_required_else_help(true),
+    )
+    .about(F::DESCRIPTION)
+    .long_about(F::DESCRIPTION)
 }
 
 impl<F: TypedFactory> Factory for F {
@@ -429,72 +570,19 @@ impl<F: TypedFactory> Factory for F {
     }
 
     fn commands(&self, bin_name: &str) -> clap::Command {
-        use clap::Subcommand;
-        // `augment_subcommands` sets `about` from the enum's doc comment; the factory's
-        // description is what the operator should see, so it goes on last.
-        F::Command::augment_subcommands(
-            clap::Command::new(bin_name.to_string())
-                .subcommand_required(true)
-                .arg_required_else_help(true),
-        )
-        .about(F::DESCRIPTION)
-        .long_about(F::DESCRIPTION)
+        commands::<F>(bin_name)
     }
 
-    fn status(
+    fn configure(
         &self,
         config_text: &str,
         source_name: &str,
-        view: &View,
-        node: &Node,
-    ) -> Result<NodeStatus, BoxError> {
+    ) -> Result<Arc<dyn Configured>, ConfigError> {
         let config: F::Config = config::parse_yaml(config_text, source_name)?;
-        F::status(view, node, &config)
-    }
-
-    fn maintain(
-        &self,
-        config_text: &str,
-        source_name: &str,
-        ctx: &mut MaintainContext<'_>,
-    ) -> Result<Option<String>, BoxError> {
-        let config: F::Config = config::parse_yaml(config_text, source_name)?;
-        F::maintain(ctx, &config)
-    }
-
-    fn unsent(
-        &self,
-        config_text: &str,
-        source_name: &str,
-        view: &View,
-        node: &Node,
-        files: &[Node],
-    ) -> Result<Vec<bool>, BoxError> {
-        let config: F::Config = config::parse_yaml(config_text, source_name)?;
-        F::unsent(view, node, &config, files)
-    }
-
-    fn prepare(
-        &self,
-        config_text: &str,
-        source_name: &str,
-        args: Option<Invocation<'_>>,
-    ) -> Result<Option<Box<dyn Prepared>>, PrepareError> {
-        let config: F::Config = config::parse_yaml(config_text, source_name)?;
-        F::check(&config, source_name)?;
-        let command = match args {
-            None => return Ok(None),
-            Some(Invocation::Args { bin_name, args }) => {
-                use clap::FromArgMatches;
-                let matches = self.commands(bin_name).try_get_matches_from(
-                    std::iter::once(bin_name.to_string()).chain(args.iter().cloned()),
-                )?;
-                F::Command::from_arg_matches(&matches)?
-            }
-            Some(Invocation::Downstream { json, dry_run }) => F::as_downstream(json, dry_run)
-                .ok_or(PrepareError::NotChainable { factory: F::NAME })?,
-        };
-        Ok(Some(Box::new(TypedPrepared::<F> { config, command })))
+        let settings = F::settings(config, source_name)?;
+        Ok(Arc::new(TypedConfigured::<F> {
+            settings: Arc::new(settings),
+        }))
     }
 }
 

@@ -3,14 +3,14 @@
 //!
 //! A pass removes retired data files and the files of removed nodes (when no snapshot is open),
 //! folds old history ([`pond_store::Transaction::fold_history`]), runs the factory nodes'
-//! [`crate::Factory::maintain`] (retention: files gone from their host that no factory node
+//! [`crate::Configured::maintain`] (retention: files gone from their host that no factory node
 //! still needs), and compacts small frames within a work budget: the files changed since the
 //! last finished pass, or every file under a given path. A caller that wants everything done
 //! repeats passes (committing in between, so other writers get the lock) until one reports
 //! `done`.
 
 use crate::runner::{RunError, Runner};
-use crate::{BoxError, Factory, MaintainContext};
+use crate::{BoxError, Configured, MaintainContext};
 use pond_store::{
     CompactLimits, CompactReport, FoldReport, GarbageReport, Node, NodeKind, PondPath, Transaction,
     View,
@@ -26,8 +26,7 @@ pub enum MaintainScope<'a> {
     /// Compact the changed files; maintain only this factory node (a `follow`'s own).
     Node {
         node: &'a Node,
-        factory: &'static dyn Factory,
-        config: &'a str,
+        configured: &'a dyn Configured,
     },
 }
 
@@ -62,13 +61,9 @@ impl Runner<'_> {
             ..MaintainPass::default()
         };
         match &scope {
-            MaintainScope::Node {
-                node,
-                factory,
-                config,
-            } => {
+            MaintainScope::Node { node, configured } => {
                 let upkeep = self
-                    .maintain_node(&mut txn, node, *factory, config)
+                    .maintain_node(&mut txn, node, *configured)
                     .map_err(|source| RunError::Failed {
                         path: node.path.to_string(),
                         source,
@@ -117,13 +112,12 @@ impl Runner<'_> {
     fn maintain_all(&self, txn: &mut Transaction) -> Result<Vec<String>, RunError> {
         let mut out = Vec::new();
         for (node, stored) in txn.factory_nodes()? {
-            let Some(factory) = self.registry.get(&stored.factory) else {
+            if self.registry.get(&stored.factory).is_none() {
                 continue;
-            };
-            let source_name = format!("{} (config)", node.path);
-            let result = crate::config::expand_env(&stored.config, &source_name, self.env)
-                .map_err(BoxError::from)
-                .and_then(|config| self.maintain_node(txn, &node, factory, &config));
+            }
+            let result = self
+                .configure(&node, &stored.factory, &stored.config)
+                .and_then(|configured| self.maintain_node(txn, &node, configured.as_ref()));
             match result {
                 Ok(Some(summary)) => out.push(format!("{}: {summary}", node.path)),
                 Ok(None) => {}
@@ -141,17 +135,15 @@ impl Runner<'_> {
         &self,
         txn: &mut Transaction,
         node: &Node,
-        factory: &'static dyn Factory,
-        config: &str,
+        configured: &dyn Configured,
     ) -> Result<Option<String>, BoxError> {
-        let source_name = format!("{} (config)", node.path);
         let unsent = |view: &View, files: &[Node]| self.unsent(view, files);
         let mut ctx = MaintainContext {
             node,
             txn,
             unsent: &unsent,
         };
-        factory.maintain(config, &source_name, &mut ctx)
+        configured.maintain(&mut ctx)
     }
 
     /// Which of `files` some factory node of the pond has not finished reading. A node whose
@@ -169,13 +161,9 @@ impl Runner<'_> {
             if node.kind != NodeKind::Factory {
                 continue;
             }
-            let source_name = format!("{} (config)", node.path);
-            let answer = match self.registry.get(&stored.factory) {
-                None => Err(format!("factory {:?} is not in this build", stored.factory).into()),
-                Some(factory) => crate::config::expand_env(&stored.config, &source_name, self.env)
-                    .map_err(BoxError::from)
-                    .and_then(|config| factory.unsent(&config, &source_name, view, &node, files)),
-            };
+            let answer = self
+                .configure(&node, &stored.factory, &stored.config)
+                .and_then(|configured| configured.unsent(view, &node, files));
             match answer {
                 Ok(unsent) if unsent.len() == files.len() => {
                     for (need, unsent) in needed.iter_mut().zip(unsent) {

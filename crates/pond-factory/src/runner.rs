@@ -1,21 +1,26 @@
 //! `pond run`: one factory command, then its downstream nodes.
 //!
+//! The runner loads a node's stored config once ([`Factory::configure`]), then plans the run:
+//! the command and, for a writing command, every downstream node the config names, each
+//! configured and prepared once, loops and unchainable nodes refused before anything runs.
 //! How a command runs follows its [`Mode`]: read-only commands run on a snapshot and never
 //! wait for the writer; a [`Mode::Write`] command runs inside the pond's write transaction,
 //! committed when it succeeds and rolled back when it fails; a [`Mode::Commits`] command reads
 //! snapshots and commits its own small transactions, so what it waits on (a database) never
 //! holds the writer lock. Writing runs hold the node's run lock, so two runs of one node never
-//! interleave. After a successful run, every downstream node named in the config runs on its
-//! own, depth first; a downstream failure never undoes what already committed, and is reported
-//! by name.
+//! interleave. After a successful run, every downstream node runs on its own, depth first; a
+//! downstream failure never undoes what already committed, and is reported by name. A JSON
+//! report is one document: the command's [`crate::RunOutcome::report`] with the downstream
+//! reports added.
 
 use crate::{
-    Access, BoxError, Committer, Factory, Invocation, Mode, PrepareError, Prepared, Registry,
-    RunContext,
+    BoxError, Committer, Configured, Ctx, Factory, Invocation, Mode, Note, PrepareError, Prepared,
+    Problem, Registry, Run, RunOutcome, WriteCtx,
 };
 use pond_store::{Node, NodeKind, Pond, PondPath, StoreError};
 use serde::Serialize;
 use std::io::Write;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Why a run failed.
@@ -48,11 +53,11 @@ pub enum RunError {
     },
     #[error("{path}: downstream chain loops back to this node")]
     Cycle { path: String },
-    #[error("{path}: {}{}", .errors.join("; "), committed(.txn))]
+    #[error("{path}: {}{}", problems(.errors), committed(.txn))]
     Partial {
         path: String,
         txn: Option<u64>,
-        errors: Vec<String>,
+        errors: Vec<Problem>,
     },
     #[error("writing the report: {0}")]
     Output(#[source] std::io::Error),
@@ -74,14 +79,23 @@ pub(crate) fn naming(target: &str, error: &RunError) -> String {
     }
 }
 
-/// A config error names its source already; anything else gets the node's path.
-fn prepare_error(path: &str, source: PrepareError) -> RunError {
-    match source {
-        PrepareError::Config(e) => RunError::Config(e),
-        source => RunError::Prepare {
-            path: path.to_string(),
-            source,
-        },
+fn problems(errors: &[Problem]) -> String {
+    errors
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn committed(txn: &Option<u64>) -> String {
+    txn.map(|t| format!(" (committed txn {t})"))
+        .unwrap_or_default()
+}
+
+fn prepare_error(path: &PondPath, source: PrepareError) -> RunError {
+    RunError::Prepare {
+        path: path.to_string(),
+        source,
     }
 }
 
@@ -89,7 +103,7 @@ fn prepare_error(path: &str, source: PrepareError) -> RunError {
 pub(crate) fn partial(
     node: &Node,
     txn: Option<u64>,
-    errors: Vec<String>,
+    errors: Vec<Problem>,
 ) -> Result<Option<u64>, RunError> {
     if errors.is_empty() {
         Ok(txn)
@@ -100,11 +114,6 @@ pub(crate) fn partial(
             errors,
         })
     }
-}
-
-fn committed(txn: &Option<u64>) -> String {
-    txn.map(|t| format!(" (committed txn {t})"))
-        .unwrap_or_default()
 }
 
 impl RunError {
@@ -120,11 +129,27 @@ impl RunError {
     }
 }
 
-/// The command of a run, as `pond status` shows it.
-pub(crate) fn describe(invocation: Invocation<'_>) -> String {
-    match invocation {
-        Invocation::Args { args, .. } => args.join(" "),
-        Invocation::Downstream { .. } => "sync (as a downstream stage)".to_string(),
+/// What one command did when it did not fail as a whole.
+#[derive(Debug, Default)]
+pub(crate) struct Ran {
+    /// The last transaction it committed.
+    pub txn: Option<u64>,
+    /// Its non-fatal problems (committed anyway).
+    pub errors: Vec<Problem>,
+    pub notes: Vec<Note>,
+    pub pending: bool,
+    pub report: Option<serde_json::Value>,
+}
+
+impl Ran {
+    fn of(outcome: RunOutcome, txn: Option<u64>) -> Self {
+        Self {
+            txn,
+            errors: outcome.errors,
+            notes: outcome.notes,
+            pending: outcome.pending,
+            report: outcome.report,
+        }
     }
 }
 
@@ -140,6 +165,25 @@ struct StageJson {
     report: Option<serde_json::Value>,
 }
 
+/// A factory node with its validated config.
+pub(crate) struct Loaded {
+    pub node: Node,
+    pub configured: Arc<dyn Configured>,
+}
+
+/// A command ready to run, with the downstream nodes that run after it.
+pub(crate) struct Plan {
+    pub node: Node,
+    pub configured: Arc<dyn Configured>,
+    pub prepared: Prepared,
+    /// What `pond status` shows as the command.
+    pub command: String,
+    pub downstream: Vec<Plan>,
+}
+
+/// What the binary does before a long-running command starts.
+pub type BeforeLongRunning = dyn Fn(&crate::Control) -> Result<(), BoxError> + Sync;
+
 /// Runs factory nodes of one pond.
 pub struct Runner<'a> {
     pub pond: &'a Pond,
@@ -153,6 +197,9 @@ pub struct Runner<'a> {
     pub bin_name: String,
     /// Stop and reload requests (signals) for long-running commands.
     pub control: crate::Control,
+    /// Called once before a long-running command starts (the binary turns signals into stop
+    /// and reload requests on `control` here).
+    pub before_long_running: Option<&'a BeforeLongRunning>,
 }
 
 impl Runner<'_> {
@@ -171,20 +218,18 @@ impl Runner<'_> {
                 known: self.registry.names(),
             })?;
         let expanded = crate::config::expand_env(config_text, source_name, self.env)?;
-        found
-            .prepare(&expanded, source_name, None)
-            .map_err(|source| prepare_error(source_name, source))?;
+        found.configure(&expanded, source_name)?;
         Ok(found)
     }
 
     /// The factory of the node at `path`, for help output.
     pub fn factory_of(&self, path: &PondPath) -> Result<&'static dyn Factory, RunError> {
         let snapshot = self.pond.snapshot()?;
-        let (_, factory, _) = self.load(&snapshot, path)?;
-        Ok(factory)
+        Ok(self.factory_node(&snapshot, path)?.1)
     }
 
-    fn load(
+    /// The factory node at `path`, its factory and its stored (unexpanded) config.
+    fn factory_node(
         &self,
         snapshot: &pond_store::Snapshot,
         path: &PondPath,
@@ -197,62 +242,53 @@ impl Runner<'_> {
             .into());
         }
         let stored = snapshot.factory_node(&node)?;
-        let factory =
-            self.registry
-                .get(&stored.factory)
-                .ok_or_else(|| RunError::UnknownFactory {
-                    path: path.to_string(),
-                    factory: stored.factory.clone(),
-                    known: self.registry.names(),
-                })?;
+        let factory = self
+            .factory(&stored.factory)
+            .ok_or_else(|| RunError::UnknownFactory {
+                path: path.to_string(),
+                factory: stored.factory.clone(),
+                known: self.registry.names(),
+            })?;
         Ok((node, factory, stored.config))
     }
 
-    /// The factory of the node at `path` and its config, expanded.
-    pub(crate) fn stored_config(
-        &self,
-        path: &PondPath,
-    ) -> Result<(&'static dyn Factory, String), RunError> {
-        let snapshot = self.pond.snapshot()?;
-        let (_, factory, text) = self.load(&snapshot, path)?;
-        let source_name = format!("{path} (config)");
-        Ok((
-            factory,
-            crate::config::expand_env(&text, &source_name, self.env)?,
-        ))
+    fn factory(&self, name: &str) -> Option<&'static dyn Factory> {
+        self.registry.get(name)
     }
 
-    pub(crate) fn prepare(
+    /// `node`'s config (stored as `stored_config` for `factory`), expanded and validated.
+    pub(crate) fn configure(
         &self,
-        path: &PondPath,
-        invocation: Invocation<'_>,
-    ) -> Result<(Node, Box<dyn Prepared>), RunError> {
+        node: &Node,
+        factory: &str,
+        stored_config: &str,
+    ) -> Result<Arc<dyn Configured>, BoxError> {
+        let factory = self.factory(factory).ok_or_else(|| {
+            format!(
+                "factory {factory:?} is not in this build (known: {})",
+                self.registry.names()
+            )
+        })?;
+        let source_name = format!("{} (config)", node.path);
+        let text = crate::config::expand_env(stored_config, &source_name, self.env)?;
+        Ok(factory.configure(&text, &source_name)?)
+    }
+
+    /// The factory node at `path` with its config validated.
+    pub(crate) fn load(&self, path: &PondPath) -> Result<Loaded, RunError> {
         let snapshot = self.pond.snapshot()?;
-        let (node, factory, text) = self.load(&snapshot, path)?;
+        let (node, factory, text) = self.factory_node(&snapshot, path)?;
         let source_name = format!("{path} (config)");
         let expanded = crate::config::expand_env(&text, &source_name, self.env)?;
-        let prepared = factory
-            .prepare(&expanded, &source_name, Some(invocation))
-            .map_err(|source| prepare_error(&path.to_string(), source))?
-            .ok_or_else(|| {
-                prepare_error(
-                    &path.to_string(),
-                    PrepareError::NotChainable {
-                        factory: factory.name(),
-                    },
-                )
-            })?;
-        Ok((node, prepared))
+        let configured = factory.configure(&expanded, &source_name)?;
+        Ok(Loaded { node, configured })
     }
 
-    /// Whether `args` on the node at `path` is a long-running command (which wants signals
-    /// turned into stop/reload requests).
-    pub fn is_long_running(&self, path: &PondPath, args: &[String]) -> Result<bool, RunError> {
-        let invocation = Invocation::Args {
+    fn invocation<'i>(&'i self, args: &'i [String]) -> Invocation<'i> {
+        Invocation::Args {
             bin_name: &self.bin_name,
             args,
-        };
-        Ok(self.prepare(path, invocation)?.1.mode() == Mode::LongRunning)
+        }
     }
 
     /// Runs `args` (a command and its arguments) on the factory node at `path`, then its
@@ -263,214 +299,238 @@ impl Runner<'_> {
         args: &[String],
         out: &mut dyn Write,
     ) -> Result<Option<u64>, RunError> {
-        let invocation = Invocation::Args {
-            bin_name: &self.bin_name,
-            args,
-        };
-        let (_, prepared) = self.prepare(path, invocation)?;
+        let loaded = self.load(path)?;
+        let prepared = loaded
+            .configured
+            .clone()
+            .prepare(self.invocation(args))
+            .map_err(|e| prepare_error(path, e))?;
         if prepared.mode() == Mode::LongRunning {
-            return self.serve(path, invocation, out);
-        }
-        // Check the whole chain before anything runs: a loop or a node that cannot be chained
-        // is reported before any stage commits.
-        if prepared.writes() {
-            self.check_chain(path, &prepared.downstream(), &mut vec![path.clone()])?;
+            if let Some(before) = self.before_long_running {
+                before(&self.control).map_err(|source| RunError::Failed {
+                    path: path.to_string(),
+                    source,
+                })?;
+            }
+            return self.serve(path, args, Some((loaded, prepared)), out);
         }
         let mut visited = vec![path.clone()];
-        self.run_chain(path, invocation, out, &mut visited)
-    }
-
-    pub(crate) fn check_chain(
-        &self,
-        upstream: &PondPath,
-        downstream: &[String],
-        visited: &mut Vec<PondPath>,
-    ) -> Result<(), RunError> {
-        for target in downstream {
-            let target_path = PondPath::parse(target).map_err(|e| crate::ConfigError::Invalid {
-                source_name: format!("{upstream} (config)"),
-                field: "downstream".to_string(),
-                reason: e.to_string(),
-            })?;
-            if visited.contains(&target_path) {
-                return Err(RunError::Cycle {
-                    path: target_path.to_string(),
-                });
-            }
-            let (_, prepared) = self.prepare(
-                &target_path,
-                Invocation::Downstream {
-                    json: false,
-                    dry_run: false,
-                },
-            )?;
-            visited.push(target_path.clone());
-            self.check_chain(&target_path, &prepared.downstream(), visited)?;
-            visited.pop();
+        let plan = self.plan(loaded, prepared, args.join(" "), &mut visited)?;
+        let (result, report) = self.run_chain(plan, out);
+        if let Some(report) = report {
+            serde_json::to_writer(&mut *out, &report).map_err(|e| RunError::Output(e.into()))?;
+            writeln!(out).map_err(RunError::Output)?;
         }
-        Ok(())
+        result
     }
 
+    /// The plan of `prepared` on `loaded` and, for a writing command, of every downstream node
+    /// (checked whole before anything runs: a loop or a node that cannot be chained is
+    /// reported before any stage commits).
+    pub(crate) fn plan(
+        &self,
+        loaded: Loaded,
+        prepared: Prepared,
+        command: String,
+        visited: &mut Vec<PondPath>,
+    ) -> Result<Plan, RunError> {
+        let mut downstream = Vec::new();
+        // Downstream stages follow commits: a read-only command (status, say) runs alone.
+        if prepared.writes() {
+            let invocation = Invocation::Downstream {
+                json: prepared.json,
+                dry_run: prepared.dry_run,
+            };
+            for target in self.downstream_paths(&loaded.node, loaded.configured.as_ref())? {
+                if visited.contains(&target) {
+                    return Err(RunError::Cycle {
+                        path: target.to_string(),
+                    });
+                }
+                let stage = self.load(&target)?;
+                let stage_prepared = stage
+                    .configured
+                    .clone()
+                    .prepare(invocation)
+                    .map_err(|e| prepare_error(&target, e))?;
+                let command = format!("{} (as a downstream stage)", stage_prepared.name);
+                visited.push(target.clone());
+                downstream.push(self.plan(stage, stage_prepared, command, visited)?);
+                visited.pop();
+            }
+        }
+        Ok(Plan {
+            node: loaded.node,
+            configured: loaded.configured,
+            prepared,
+            command,
+            downstream,
+        })
+    }
+
+    /// The downstream node paths `configured` names.
+    pub(crate) fn downstream_paths(
+        &self,
+        node: &Node,
+        configured: &dyn Configured,
+    ) -> Result<Vec<PondPath>, RunError> {
+        configured
+            .downstream()
+            .iter()
+            .map(|target| {
+                PondPath::parse(target).map_err(|e| {
+                    crate::ConfigError::Invalid {
+                        source_name: format!("{} (config)", node.path),
+                        field: "downstream".to_string(),
+                        reason: e.to_string(),
+                    }
+                    .into()
+                })
+            })
+            .collect()
+    }
+
+    /// Runs `plan`: its command, then (after any commit, even one with problems) its
+    /// downstream nodes. Returns the result and the JSON report, downstream reports included.
     pub(crate) fn run_chain(
         &self,
-        path: &PondPath,
-        invocation: Invocation<'_>,
+        plan: Plan,
         out: &mut dyn Write,
-        visited: &mut Vec<PondPath>,
-    ) -> Result<Option<u64>, RunError> {
-        let (node, prepared) = self.prepare(path, invocation)?;
-        let json = prepared.json();
-        let dry_run = prepared.dry_run();
-        // Downstream stages follow commits: a read-only command (status, say) runs alone.
-        let downstream = if prepared.writes() {
-            prepared.downstream()
-        } else {
-            Vec::new()
-        };
-        let command = describe(invocation);
-        if downstream.is_empty() {
-            return self.run_stage(&node, prepared, &command, out);
-        }
-        // With downstream stages and JSON, the upstream report gets a `downstream` array, so
-        // stdout stays one JSON document.
-        let mut upstream_out = Vec::new();
-        let upstream = self.run_stage(
-            &node,
+    ) -> (Result<Option<u64>, RunError>, Option<serde_json::Value>) {
+        let Plan {
+            node,
             prepared,
-            &command,
-            if json { &mut upstream_out } else { &mut *out },
-        );
-        // Downstream stages run after any commit, including one with non-fatal errors.
-        let (txn, upstream_errors) = match upstream {
-            Ok(txn) => (txn, Vec::new()),
-            Err(RunError::Partial { txn, errors, .. }) => (txn, errors),
-            Err(e) => {
-                out.write_all(&upstream_out).map_err(RunError::Output)?;
-                return Err(e);
-            }
+            command,
+            downstream,
+            ..
+        } = plan;
+        let json = prepared.json;
+        let ran = match self.run_stage(&node, prepared, &command, out) {
+            Ok(ran) => ran,
+            Err(e) => return (Err(e), None),
         };
+        for note in &ran.notes {
+            note.log(&node.path.to_string());
+        }
+        let mut report = ran.report;
+        if downstream.is_empty() {
+            return (partial(&node, ran.txn, ran.errors), report);
+        }
         let mut failures = Vec::new();
         let mut stages = Vec::new();
-        for target in downstream {
-            let result = PondPath::parse(&target)
-                .map_err(RunError::from)
-                .and_then(|target_path| {
-                    if visited.contains(&target_path) {
-                        return Err(RunError::Cycle {
-                            path: target_path.to_string(),
-                        });
-                    }
-                    visited.push(target_path.clone());
-                    let mut stage_out = Vec::new();
-                    if !json {
-                        writeln!(out, "downstream {target_path}:").map_err(RunError::Output)?;
-                    }
-                    let result = self.run_chain(
-                        &target_path,
-                        Invocation::Downstream { json, dry_run },
-                        if json { &mut stage_out } else { &mut *out },
-                        visited,
-                    );
-                    visited.pop();
-                    result.map(|txn| (txn, stage_out))
-                });
+        for stage in downstream {
+            let target = stage.node.path.to_string();
+            if !json && let Err(e) = writeln!(out, "downstream {target}:") {
+                return (Err(RunError::Output(e)), report);
+            }
+            let (result, stage_report) = self.run_chain(stage, out);
             match result {
-                Ok((txn, stage_out)) => stages.push(StageJson {
-                    path: target.clone(),
+                Ok(txn) => stages.push(StageJson {
+                    path: target,
                     ok: true,
                     txn,
                     error: None,
-                    report: serde_json::from_slice(&stage_out).ok(),
+                    report: stage_report,
                 }),
                 Err(e) => {
-                    tracing::error!(upstream = %path, downstream = %target, "downstream failed: {e}");
+                    tracing::error!(upstream = %node.path, downstream = %target, "downstream failed: {e}");
                     failures.push(naming(&target, &e));
                     stages.push(StageJson {
-                        path: target.clone(),
+                        path: target,
                         ok: false,
                         txn: None,
                         error: Some(e.to_string()),
-                        report: None,
+                        report: stage_report,
                     });
                 }
             }
         }
         if json {
-            let mut report: serde_json::Value =
-                serde_json::from_slice(&upstream_out).unwrap_or(serde_json::Value::Null);
-            if let Some(object) = report.as_object_mut() {
-                object.insert(
-                    "downstream".to_string(),
-                    serde_json::to_value(&stages).unwrap_or_default(),
-                );
-                serde_json::to_writer(&mut *out, &report)
-                    .map_err(|e| RunError::Output(e.into()))?;
-                writeln!(out).map_err(RunError::Output)?;
-            } else {
-                out.write_all(&upstream_out).map_err(RunError::Output)?;
+            let stages = serde_json::to_value(&stages).unwrap_or_default();
+            match &mut report {
+                Some(serde_json::Value::Object(object)) => {
+                    object.insert("downstream".to_string(), stages);
+                }
+                Some(_) => {}
+                None => report = Some(serde_json::json!({ "downstream": stages })),
             }
         }
         if !failures.is_empty() {
-            failures.extend(upstream_errors.iter().map(|e| format!("{path}: {e}")));
-            return Err(RunError::Downstream {
-                upstream: path.to_string(),
-                txn,
-                failures,
-            });
+            failures.extend(ran.errors.iter().map(|e| format!("{}: {e}", node.path)));
+            return (
+                Err(RunError::Downstream {
+                    upstream: node.path.to_string(),
+                    txn: ran.txn,
+                    failures,
+                }),
+                report,
+            );
         }
-        partial(&node, txn, upstream_errors)
+        (partial(&node, ran.txn, ran.errors), report)
     }
 
-    /// Runs one stage and, for a real (not dry) writing run, records it for `pond status`.
+    /// Runs one command and, for a real (not dry) writing run, records it for `pond status`.
     fn run_stage(
         &self,
         node: &Node,
-        prepared: Box<dyn Prepared>,
+        prepared: Prepared,
         command: &str,
         out: &mut dyn Write,
-    ) -> Result<Option<u64>, RunError> {
-        if !prepared.writes() || prepared.dry_run() {
-            return self.run_stage_unrecorded(node, prepared, out);
+    ) -> Result<Ran, RunError> {
+        if !prepared.writes() || prepared.dry_run {
+            return self.execute(node, prepared, out);
         }
         let mut record = crate::runs::RunRecord::start(command.to_string(), false);
-        let result = self.run_stage_unrecorded(node, prepared, out);
+        let result = self.execute(node, prepared, out);
         match &result {
-            Ok(txn) => record.finish(None, *txn),
-            Err(RunError::Partial { txn, .. }) => {
-                record.finish(result.as_ref().err().map(|e| e.to_string()), *txn)
-            }
+            Ok(ran) if ran.errors.is_empty() => record.finish(None, ran.txn),
+            Ok(ran) => record.finish(
+                Some(
+                    RunError::Partial {
+                        path: node.path.to_string(),
+                        txn: ran.txn,
+                        errors: ran.errors.clone(),
+                    }
+                    .to_string(),
+                ),
+                ran.txn,
+            ),
             Err(e) => record.finish(Some(e.to_string()), None),
         }
         crate::runs::save(self.pond.dir(), node.id, &record);
         result
     }
 
-    fn run_stage_unrecorded(
+    /// Runs one command with the access its mode gives.
+    fn execute(
         &self,
         node: &Node,
-        prepared: Box<dyn Prepared>,
+        prepared: Prepared,
         out: &mut dyn Write,
-    ) -> Result<Option<u64>, RunError> {
+    ) -> Result<Ran, RunError> {
         let failed = |source: BoxError| RunError::Failed {
             path: node.path.to_string(),
             source,
         };
-        match prepared.mode() {
-            Mode::Read => {
+        match prepared.run {
+            Run::Read(run) => {
                 let snapshot = self.pond.snapshot()?;
-                let mut ctx = RunContext {
+                let ctx = Ctx {
                     node,
-                    access: Access::Read(&snapshot),
+                    pond: &*snapshot,
                     out,
                 };
-                let outcome = prepared.run(&mut ctx).map_err(failed)?;
-                partial(node, None, outcome.errors)
+                let outcome = run(&(), ctx).map_err(failed)?;
+                Ok(Ran::of(outcome, None))
             }
-            Mode::Commits => self.run_commits(node, out, |ctx| prepared.run(ctx)),
-            Mode::Write | Mode::LongRunning => {
+            Run::Commits(run) => self.run_commits(node, out, |ctx| run(&(), ctx)),
+            Run::Write(run) => {
                 let _running = self.lock_node(node)?;
-                self.run_in_txn(node, out, |ctx| prepared.run(ctx))
+                self.run_in_txn(node, out, |ctx| run(&(), ctx))
             }
+            Run::LongRunning(_) => Err(failed(
+                format!("{} runs until stopped: run it on its own", prepared.name).into(),
+            )),
         }
     }
 
@@ -482,27 +542,22 @@ impl Runner<'_> {
     }
 
     /// Runs `work` with a [`Committer`] under `node`'s run lock: it reads snapshots and commits
-    /// its own transactions. Returns the last transaction it committed; non-fatal errors come
-    /// back as [`RunError::Partial`].
+    /// its own transactions. Returns the last transaction it committed and its problems.
     pub(crate) fn run_commits(
         &self,
         node: &Node,
         out: &mut dyn Write,
-        work: impl FnOnce(&mut RunContext<'_>) -> Result<crate::RunOutcome, BoxError>,
-    ) -> Result<Option<u64>, RunError> {
+        work: impl FnOnce(crate::CommitCtx<'_>) -> crate::RunResult,
+    ) -> Result<Ran, RunError> {
         let _running = self.lock_node(node)?;
         let mut committer = Committer::new(self.pond.clone(), self.argv.clone(), self.lock_timeout);
-        let outcome = {
-            let mut ctx = RunContext {
-                node,
-                access: Access::Commits(&mut committer),
-                out,
-            };
-            work(&mut ctx)
-        };
-        let txn = committer.last_txn();
+        let outcome = work(Ctx {
+            node,
+            pond: &mut committer,
+            out,
+        });
         match outcome {
-            Ok(outcome) => partial(node, txn, outcome.errors),
+            Ok(outcome) => Ok(Ran::of(outcome, committer.last_txn())),
             Err(source) => Err(RunError::Failed {
                 path: node.path.to_string(),
                 source,
@@ -511,37 +566,33 @@ impl Runner<'_> {
     }
 
     /// Runs `work` in a new write transaction of `node`: commits unless it fails (rolled back,
-    /// [`RunError::Failed`]) or discards (a dry run); non-fatal errors come back as
-    /// [`RunError::Partial`] after the commit. One-shot runs and the steps and stages of
+    /// [`RunError::Failed`]) or discards (a dry run). One-shot runs and the steps of
     /// long-running commands all go through here.
     pub(crate) fn run_in_txn(
         &self,
         node: &Node,
         out: &mut dyn Write,
-        work: impl FnOnce(&mut RunContext<'_>) -> Result<crate::RunOutcome, BoxError>,
-    ) -> Result<Option<u64>, RunError> {
+        work: impl FnOnce(WriteCtx<'_>) -> crate::RunResult,
+    ) -> Result<Ran, RunError> {
         let mut txn = self.pond.begin(self.argv.clone(), self.lock_timeout)?;
-        let outcome = {
-            let mut ctx = RunContext {
-                node,
-                access: Access::Write(&mut txn),
-                out,
-            };
-            work(&mut ctx)
-        };
+        let outcome = work(Ctx {
+            node,
+            pond: &mut txn,
+            out,
+        });
         match outcome {
             Ok(outcome) if outcome.discard => {
                 txn.rollback()?;
-                partial(node, None, outcome.errors)
+                Ok(Ran::of(outcome, None))
             }
             Ok(outcome) => {
                 let summary = if outcome.summary.is_empty() {
                     format!("run {}", node.path)
                 } else {
-                    outcome.summary
+                    outcome.summary.clone()
                 };
                 let committed = txn.commit(&summary)?;
-                partial(node, committed, outcome.errors)
+                Ok(Ran::of(outcome, committed))
             }
             Err(source) => {
                 txn.rollback()?;
@@ -554,18 +605,86 @@ impl Runner<'_> {
     }
 }
 
+/// Where a factory node stands, as `pond status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum NodeState {
+    /// A live long-running command whose last step succeeded.
+    #[serde(rename = "running")]
+    Running,
+    /// A live long-running command whose last step failed.
+    #[serde(rename = "failing")]
+    Failing,
+    /// A long-running command whose process is gone without finishing: killed or crashed.
+    #[serde(rename = "died")]
+    Died,
+    /// The last run succeeded.
+    #[serde(rename = "ok")]
+    Ok,
+    /// The last run failed.
+    #[serde(rename = "failed")]
+    Failed,
+    /// No run recorded.
+    #[serde(rename = "never run")]
+    NeverRun,
+}
+
+impl NodeState {
+    /// The state of a node whose last run is `last_run`.
+    pub fn of(last_run: Option<&crate::runs::RunRecord>) -> Self {
+        match last_run {
+            None => NodeState::NeverRun,
+            Some(run) if run.running && crate::runs::alive(run.pid) && run.ok => NodeState::Running,
+            Some(run) if run.running && crate::runs::alive(run.pid) => NodeState::Failing,
+            Some(run) if run.running => NodeState::Died,
+            Some(run) if run.ok => NodeState::Ok,
+            Some(_) => NodeState::Failed,
+        }
+    }
+
+    /// Whether an operator should look at the node (`pond status` exits 1).
+    pub fn is_unhealthy(self) -> bool {
+        matches!(
+            self,
+            NodeState::Failing | NodeState::Died | NodeState::Failed
+        )
+    }
+
+    /// The state as `pond status` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Running => "running",
+            NodeState::Failing => "failing",
+            NodeState::Died => "died",
+            NodeState::Ok => "ok",
+            NodeState::Failed => "failed",
+            NodeState::NeverRun => "never run",
+        }
+    }
+}
+
+impl std::fmt::Display for NodeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One factory node in `pond status`.
 #[derive(Debug, Serialize)]
 pub struct NodeReport {
     pub path: String,
     pub factory: String,
-    /// `running` (a live long-running command whose last step succeeded), `failing` (live, but
-    /// its last step failed), `ok`, `failed`, `died` (a long-running command whose process is
-    /// gone without finishing: killed or crashed) or `never run`.
-    pub state: &'static str,
+    pub state: NodeState,
     pub last_run: Option<crate::runs::RunRecord>,
     #[serde(flatten)]
     pub status: crate::NodeStatus,
+}
+
+impl NodeReport {
+    /// Whether an operator should look at the node: its last run failed, it died, or it
+    /// recorded an error that is still unresolved.
+    pub fn is_unhealthy(&self) -> bool {
+        self.state.is_unhealthy() || self.status.last_error.is_some()
+    }
 }
 
 impl Runner<'_> {
@@ -575,34 +694,17 @@ impl Runner<'_> {
         let mut reports = Vec::new();
         for (node, stored) in snapshot.factory_nodes()? {
             let last_run = crate::runs::load(self.pond.dir(), node.id);
-            let state = match &last_run {
-                None => "never run",
-                Some(run) if run.running && crate::runs::alive(run.pid) && run.ok => "running",
-                Some(run) if run.running && crate::runs::alive(run.pid) => "failing",
-                Some(run) if run.running => "died",
-                Some(run) if run.ok => "ok",
-                Some(_) => "failed",
-            };
-            let source_name = format!("{} (config)", node.path);
-            let status = match self.registry.get(&stored.factory) {
-                None => Err(format!(
-                    "factory {:?} is not in this build (known: {})",
-                    stored.factory,
-                    self.registry.names()
-                )
-                .into()),
-                Some(factory) => crate::config::expand_env(&stored.config, &source_name, self.env)
-                    .map_err(BoxError::from)
-                    .and_then(|text| factory.status(&text, &source_name, &snapshot, &node)),
-            };
-            let status = status.unwrap_or_else(|e| crate::NodeStatus {
-                last_error: Some(format!("status: {e}")),
-                ..crate::NodeStatus::default()
-            });
+            let status = self
+                .configure(&node, &stored.factory, &stored.config)
+                .and_then(|configured| configured.status(&snapshot, &node))
+                .unwrap_or_else(|e| crate::NodeStatus {
+                    last_error: Some(format!("status: {e}")),
+                    ..crate::NodeStatus::default()
+                });
             reports.push(NodeReport {
                 path: node.path.to_string(),
                 factory: stored.factory,
-                state,
+                state: NodeState::of(last_run.as_ref()),
                 last_run,
                 status,
             });

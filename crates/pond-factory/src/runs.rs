@@ -160,10 +160,29 @@ pub fn save(pond_dir: &Path, node: i64, record: &RunRecord) {
     }
 }
 
-/// The record of `node`, if one was written and still parses.
+/// The record of `node`, if one was written, parses, and has the format this build writes
+/// (a record of another format is said once in the log and counts as no record).
 pub fn load(pond_dir: &Path, node: i64) -> Option<RunRecord> {
-    let bytes = std::fs::read(path_of(pond_dir, node)).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let path = path_of(pond_dir, node);
+    let bytes = std::fs::read(&path).ok()?;
+    #[derive(Deserialize)]
+    struct Header {
+        format: Option<u32>,
+    }
+    match serde_json::from_slice::<Header>(&bytes) {
+        Ok(Header {
+            format: Some(RECORD_FORMAT),
+        }) => serde_json::from_slice(&bytes).ok(),
+        Ok(Header { format }) => {
+            tracing::warn!(
+                "{}: run record of format {format:?}, this build reads format {RECORD_FORMAT}; \
+                 ignored",
+                path.display()
+            );
+            None
+        }
+        Err(_) => None,
+    }
 }
 
 /// Whether process `pid` still exists (Linux: `/proc/PID`).
@@ -196,5 +215,18 @@ mod tests {
         assert_eq!(loaded.error.as_deref(), Some("boom"));
         assert_eq!(loaded.txn, Some(3));
         assert!(alive(std::process::id()));
+    }
+
+    /// A record of a format this build does not write counts as no record.
+    #[test]
+    fn records_of_another_format_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut record = RunRecord::start("sync".to_string(), false);
+        record.format = RECORD_FORMAT + 1;
+        save(dir.path(), 7, &record);
+        assert_eq!(load(dir.path(), 7), None);
+        record.format = RECORD_FORMAT;
+        save(dir.path(), 7, &record);
+        assert!(load(dir.path(), 7).is_some());
     }
 }

@@ -1,24 +1,24 @@
 //! What a long-running command (`follow`) and its downstream stages see.
 //!
-//! A long-running command gets [`crate::Access::Service`] instead of one transaction. Each
+//! A long-running command gets a [`crate::ServiceCtx`] instead of one transaction. Each
 //! [`Service::step`] runs the command's work in its own small write transaction and commits it;
 //! a commit wakes the downstream stages. Each stage runs in a thread of its own, beside the
 //! command: it reads what was committed from a snapshot, moves it, and commits its own small
-//! transactions ([`crate::Access::Commits`]), taking the writer lock only to commit. Stages that
+//! transactions ([`crate::CommitCtx`]), taking the writer lock only to commit. Stages that
 //! can ([`Stage`], made by [`crate::TypedFactory::stage`]) stay alive for the whole run, so a
 //! MongoDB client or an async runtime is set up once. A stage that fails is retried with
 //! backoff while the command goes on: nothing upstream waits on a slow or absent destination.
+//! [`crate::follow::Follow`] is the loop a following command runs its steps in.
 
-use crate::{BoxError, Control, RunContext, RunOutcome, StopSignal};
+use crate::{BoxError, CommitCtx, Control, Note, Problem, RunResult, StopSignal, WriteCtx};
 use pond_metrics::Metrics;
 use pond_store::{Snapshot, StoreError};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-/// The work of one step: runs in the step's write transaction (`ctx.access` is
-/// [`crate::Access::Write`]).
-pub type Work<'w> = dyn FnMut(&mut RunContext<'_>) -> Result<RunOutcome, BoxError> + 'w;
+/// The work of one step: runs in the step's write transaction.
+pub type Work<'w> = dyn for<'a> FnMut(WriteCtx<'a>) -> RunResult + 'w;
 
 /// A long-running command's handle on the pond and its downstream stages.
 pub trait Service {
@@ -48,7 +48,9 @@ pub struct StepReport {
     /// The upstream transaction, when it changed anything.
     pub txn: Option<u64>,
     /// The upstream's non-fatal errors (committed anyway).
-    pub errors: Vec<String>,
+    pub errors: Vec<Problem>,
+    /// The step's remarks about its input as a whole.
+    pub notes: Vec<Note>,
     /// When the upstream transaction committed.
     #[serde(skip)]
     pub committed_at: Option<Instant>,
@@ -67,8 +69,8 @@ pub struct StageEnv {
 /// A downstream command kept alive for the whole run of a long-running upstream, in a thread
 /// of its own.
 pub trait Stage: Send {
-    /// Moves what is new; `ctx.access` is [`crate::Access::Commits`].
-    fn step(&mut self, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError>;
+    /// Moves what is new: reads snapshots and commits through `ctx.pond`.
+    fn step(&mut self, ctx: CommitCtx<'_>) -> RunResult;
     /// Releases connections and runtimes (called once, when the upstream stops or reloads).
     fn close(self: Box<Self>) {}
 }

@@ -9,15 +9,17 @@
 //! Each step is the command's work in one transaction; its commit wakes the stage threads. A
 //! stage thread runs its stage when woken (or when it has work left), each run reading from a
 //! snapshot and committing its own small transactions, under the stage node's run lock. A
-//! failing stage backs off (0.5 s doubling to 30 s) in its own thread; the command never waits
+//! failing stage backs off ([`crate::follow::backoff`]: 0.5 s doubling to 30 s, the curve a
+//! failing step follows too) in its own thread; the command never waits
 //! for it, and it never waits for the command beyond the moment a commit holds the writer lock.
 
-use crate::runner::{RunError, Runner};
+use crate::follow::backoff;
+use crate::runner::{Loaded, Plan, RunError, Runner};
 use crate::runs::Recorder;
 use crate::runs::unix_now;
 use crate::service::Work;
 use crate::{
-    Access, BoxError, Control, Invocation, Prepared, RunContext, Service, Stage, StageEnv,
+    BoxError, Configured, Control, Ctx, Invocation, Prepared, Run, Service, Stage, StageEnv,
     StepReport, StopSignal,
 };
 use pond_metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS, Metrics, MetricsServer};
@@ -26,14 +28,16 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-/// First wait before retrying a failed stage; it doubles per failure up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
 /// Work one periodic maintenance pass of a long-running command may do (compaction's raw
 /// bytes re-encoded plus stored bytes copied): small, so the command's next step waits little
 /// for the writer lock; a pass that has more to do is followed by another after the next step.
 const MAINTAIN_PASS_BYTES: u64 = 16 << 20;
+
+/// The invocation of a downstream stage of a long-running command.
+const AS_STAGE: Invocation<'static> = Invocation::Downstream {
+    json: false,
+    dry_run: false,
+};
 
 /// How a downstream stage runs.
 enum StageKind {
@@ -46,9 +50,8 @@ enum StageKind {
 struct StageSlot {
     path: PondPath,
     node: Node,
+    configured: Arc<dyn Configured>,
     kind: StageKind,
-    /// The live stage's own downstream nodes (run afresh after it commits).
-    downstream: Vec<String>,
     /// A failed or interrupted run left work for later.
     behind: bool,
     failures: u32,
@@ -65,6 +68,35 @@ struct StepMetrics {
     failed: Counter,
     seconds: Histogram,
     last_commit: Gauge,
+}
+
+impl StepMetrics {
+    fn new(metrics: &Metrics, node: &str) -> Self {
+        let labels = [("node", node)];
+        Self {
+            steps: metrics.counter(
+                "pond_steps_total",
+                "Steps of a long-running command (one transaction each).",
+                &labels,
+            ),
+            failed: metrics.counter(
+                "pond_step_failures_total",
+                "Steps whose own work failed (rolled back; retried on the next step).",
+                &labels,
+            ),
+            seconds: metrics.histogram(
+                "pond_step_seconds",
+                "Duration of a step's own work and commit (stages run beside it).",
+                &labels,
+                LATENCY_BUCKETS,
+            ),
+            last_commit: metrics.gauge(
+                "pond_last_commit_timestamp_seconds",
+                "Unix time of the node's last committed step.",
+                &labels,
+            ),
+        }
+    }
 }
 
 /// Wakes the stage threads: a count of upstream commits, and the end of the session.
@@ -100,8 +132,7 @@ impl Wakeups {
 struct Session<'r, 'a> {
     runner: &'r Runner<'a>,
     node: Node,
-    factory: &'static dyn crate::Factory,
-    config: String,
+    configured: Arc<dyn Configured>,
     metrics: Metrics,
     server: &'r mut Option<MetricsServer>,
     step_metrics: StepMetrics,
@@ -109,65 +140,56 @@ struct Session<'r, 'a> {
     wakeups: Arc<Wakeups>,
 }
 
-fn backoff(failures: u32) -> Duration {
-    FIRST_BACKOFF
-        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF)
-}
-
 impl Runner<'_> {
-    /// Runs a long-running command until it returns (a stop request), re-preparing everything
-    /// on each reload request.
+    /// Runs a long-running command (`args` on the node at `path`; `first` when already
+    /// prepared) until it returns (a stop request), re-preparing everything on each reload
+    /// request.
     pub(crate) fn serve(
         &self,
         path: &PondPath,
-        invocation: Invocation<'_>,
+        args: &[String],
+        mut first: Option<(Loaded, Prepared)>,
         out: &mut dyn std::io::Write,
     ) -> Result<Option<u64>, RunError> {
         let metrics = Metrics::new();
         let mut server = None;
+        let command = args.join(" ");
         loop {
-            let (node, prepared) = self.prepare(path, invocation)?;
-            let (factory, config) = self.stored_config(path)?;
-            let downstream = prepared.downstream();
-            self.check_chain(path, &downstream, &mut vec![path.clone()])?;
+            let (loaded, prepared) = match first.take() {
+                Some(ready) => ready,
+                None => {
+                    let loaded = self.load(path)?;
+                    let invocation = Invocation::Args {
+                        bin_name: &self.bin_name,
+                        args,
+                    };
+                    let prepared =
+                        loaded
+                            .configured
+                            .clone()
+                            .prepare(invocation)
+                            .map_err(|source| RunError::Prepare {
+                                path: path.to_string(),
+                                source,
+                            })?;
+                    (loaded, prepared)
+                }
+            };
+            let upstream_name = prepared.name;
             let stop = StopSignal::new(&self.control);
-            let stages = self.start_stages(&downstream, &metrics, &stop)?;
-            let label = node.path.to_string();
+            let stages = self.start_stages(&loaded, upstream_name, &metrics, &stop)?;
+            let label = loaded.node.path.to_string();
             let wakeups = Arc::new(Wakeups::default());
             let mut session = Session {
                 runner: self,
-                step_metrics: StepMetrics {
-                    steps: metrics.counter(
-                        "pond_steps_total",
-                        "Steps of a long-running command (one transaction each).",
-                        &[("node", &label)],
-                    ),
-                    failed: metrics.counter(
-                        "pond_step_failures_total",
-                        "Steps whose own work failed (rolled back; retried on the next step).",
-                        &[("node", &label)],
-                    ),
-                    seconds: metrics.histogram(
-                        "pond_step_seconds",
-                        "Duration of a step's own work and commit (stages run beside it).",
-                        &[("node", &label)],
-                        LATENCY_BUCKETS,
-                    ),
-                    last_commit: metrics.gauge(
-                        "pond_last_commit_timestamp_seconds",
-                        "Unix time of the node's last committed step.",
-                        &[("node", &label)],
-                    ),
-                },
+                step_metrics: StepMetrics::new(&metrics, &label),
                 record: Some(Recorder::start(
                     self.pond.dir(),
-                    node.id,
-                    crate::runner::describe(invocation),
+                    loaded.node.id,
+                    command.clone(),
                 )),
-                node,
-                factory,
-                config,
+                node: loaded.node,
+                configured: loaded.configured,
                 metrics: metrics.clone(),
                 server: &mut server,
                 wakeups: wakeups.clone(),
@@ -213,58 +235,55 @@ impl Runner<'_> {
         }
     }
 
+    /// The downstream nodes of `upstream` as stages, checked whole first (a loop or a node
+    /// that cannot be chained is refused before any starts).
     fn start_stages(
         &self,
-        downstream: &[String],
+        upstream: &Loaded,
+        upstream_name: &str,
         metrics: &Metrics,
         stop: &StopSignal,
     ) -> Result<Vec<StageSlot>, RunError> {
+        let mut plans = Vec::new();
+        for target in self.downstream_paths(&upstream.node, upstream.configured.as_ref())? {
+            if target == upstream.node.path {
+                return Err(RunError::Cycle {
+                    path: target.to_string(),
+                });
+            }
+            let loaded = self.load(&target)?;
+            plans.push(self.stage_plan(&loaded, &upstream.node.path)?);
+        }
         let env = StageEnv {
             metrics: metrics.clone(),
             stop: stop.clone(),
         };
-        let mut stages = Vec::new();
-        for target in downstream {
-            let prepared = PondPath::parse(target)
-                .map_err(RunError::from)
-                .and_then(|target| {
-                    let invocation = Invocation::Downstream {
-                        json: false,
-                        dry_run: false,
-                    };
-                    Ok((target.clone(), self.prepare(&target, invocation)?))
-                });
-            let (target, (node, prepared)) = match prepared {
-                Ok(found) => found,
-                Err(e) => {
+        let mut stages: Vec<StageSlot> = Vec::new();
+        for plan in plans {
+            let kind = match plan.configured.stage(&plan.node, &env) {
+                Some(Ok(stage)) => StageKind::Live(stage),
+                Some(Err(source)) => {
                     // The stages started so far end their run records.
                     for slot in stages {
                         close_slot(slot);
                     }
-                    return Err(e);
-                }
-            };
-            let own_downstream = prepared.downstream();
-            let kind = match prepared.into_stage(&node, &env) {
-                Some(Ok(stage)) => StageKind::Live(stage),
-                Some(Err(source)) => {
-                    for slot in stages {
-                        close_slot(slot);
-                    }
                     return Err(RunError::Failed {
-                        path: target.to_string(),
+                        path: plan.node.path.to_string(),
                         source,
                     });
                 }
                 None => StageKind::Fresh,
             };
-            let label = target.to_string();
+            let label = plan.node.path.to_string();
             let labels = [("stage", label.as_str())];
             stages.push(StageSlot {
                 record: Recorder::start(
                     self.pond.dir(),
-                    node.id,
-                    "sync (as a downstream stage of follow)".to_string(),
+                    plan.node.id,
+                    format!(
+                        "{} (as a downstream stage of {upstream_name})",
+                        plan.prepared.name
+                    ),
                 ),
                 runs: metrics.counter("pond_stage_runs_total", "Downstream stage runs.", &labels),
                 failed: metrics.counter(
@@ -283,10 +302,10 @@ impl Runner<'_> {
                     "1 while a stage has work left from a failed or interrupted run.",
                     &labels,
                 ),
-                path: target,
-                node,
+                path: plan.node.path.clone(),
+                node: plan.node,
+                configured: plan.configured,
                 kind,
-                downstream: own_downstream,
                 // Whatever accumulated while nothing ran is picked up at once.
                 behind: true,
                 failures: 0,
@@ -294,6 +313,29 @@ impl Runner<'_> {
             });
         }
         Ok(stages)
+    }
+
+    /// The plan of the stage `loaded` below `upstream`: its downstream command and its own
+    /// downstream chain.
+    fn stage_plan(&self, loaded: &Loaded, upstream: &PondPath) -> Result<Plan, RunError> {
+        let prepared = loaded
+            .configured
+            .clone()
+            .prepare(AS_STAGE)
+            .map_err(|source| RunError::Prepare {
+                path: loaded.node.path.to_string(),
+                source,
+            })?;
+        let command = format!("{} (as a downstream stage)", prepared.name);
+        self.plan(
+            Loaded {
+                node: loaded.node.clone(),
+                configured: loaded.configured.clone(),
+            },
+            prepared,
+            command,
+            &mut vec![upstream.clone(), loaded.node.path.clone()],
+        )
     }
 
     /// A stage's thread: runs the stage after each upstream commit and while it has work left,
@@ -331,64 +373,61 @@ impl Runner<'_> {
         }
     }
 
-    /// Runs one stage once (a live stage through a committer under its run lock, or a fresh
-    /// chain) and notes the outcome.
+    /// Runs a live stage once through a committer under its run lock, then its own downstream
+    /// nodes afresh. Returns its last transaction and whether it has work left.
+    fn run_live(
+        &self,
+        slot_node: &Node,
+        configured: &Arc<dyn Configured>,
+        stage: &mut Box<dyn Stage>,
+    ) -> Result<(Option<u64>, bool), RunError> {
+        let ran = self.run_commits(slot_node, &mut std::io::sink(), |ctx| stage.step(ctx))?;
+        let loaded = Loaded {
+            node: slot_node.clone(),
+            configured: configured.clone(),
+        };
+        let mut failures = Vec::new();
+        for target in self.downstream_paths(slot_node, configured.as_ref())? {
+            let chained = self
+                .load(&target)
+                .and_then(|stage| self.stage_plan(&stage, &loaded.node.path))
+                .and_then(|plan| self.run_chain(plan, &mut std::io::sink()).0);
+            if let Err(e) = chained {
+                failures.push(crate::runner::naming(&target.to_string(), &e));
+            }
+        }
+        if !failures.is_empty() {
+            return Err(RunError::Downstream {
+                upstream: slot_node.path.to_string(),
+                txn: ran.txn,
+                failures,
+            });
+        }
+        let txn = crate::runner::partial(slot_node, ran.txn, ran.errors)?;
+        Ok((txn, ran.pending))
+    }
+
+    /// Runs one stage once (a live stage, or a fresh chain) and notes the outcome.
     fn run_stage_slot(&self, slot: &mut StageSlot) {
         let started = Instant::now();
         slot.runs.inc();
-        let mut pending = false;
-        let invocation = Invocation::Downstream {
-            json: false,
-            dry_run: false,
-        };
-        let result: Result<Option<u64>, RunError> = match &mut slot.kind {
-            StageKind::Fresh => self.run_chain(
-                &slot.path,
-                invocation,
-                &mut std::io::sink(),
-                &mut vec![slot.path.clone()],
-            ),
-            StageKind::Live(stage) => {
-                let committed = self.run_commits(&slot.node, &mut std::io::sink(), |ctx| {
-                    let outcome = stage.step(ctx)?;
-                    pending = outcome.pending;
-                    Ok(outcome)
-                });
-                match committed {
-                    Ok(txn) => {
-                        let mut failures = Vec::new();
-                        for target in &slot.downstream {
-                            let chained = PondPath::parse(target).map_err(RunError::from).and_then(
-                                |target| {
-                                    self.run_chain(
-                                        &target,
-                                        invocation,
-                                        &mut std::io::sink(),
-                                        &mut vec![slot.path.clone(), target.clone()],
-                                    )
-                                },
-                            );
-                            if let Err(e) = chained {
-                                failures.push(crate::runner::naming(target, &e));
-                            }
-                        }
-                        if failures.is_empty() {
-                            Ok(txn)
-                        } else {
-                            Err(RunError::Downstream {
-                                upstream: slot.path.to_string(),
-                                txn,
-                                failures,
-                            })
-                        }
-                    }
-                    Err(e) => Err(e),
-                }
+        let result: Result<(Option<u64>, bool), RunError> = match &mut slot.kind {
+            StageKind::Fresh => {
+                let loaded = Loaded {
+                    node: slot.node.clone(),
+                    configured: slot.configured.clone(),
+                };
+                // The stage's upstream is not in its chain's own plan: a loop back to it was
+                // refused when the session started.
+                self.stage_plan(&loaded, &slot.path)
+                    .and_then(|plan| self.run_chain(plan, &mut std::io::sink()).0)
+                    .map(|txn| (txn, false))
             }
+            StageKind::Live(stage) => self.run_live(&slot.node, &slot.configured, stage),
         };
         slot.seconds.observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(txn) => {
+            Ok((txn, pending)) => {
                 if slot.failures > 0 {
                     tracing::info!(stage = %slot.path, "recovered after {} failed run(s)", slot.failures);
                 }
@@ -420,16 +459,21 @@ impl Runner<'_> {
 
 fn run_service(
     session: &mut Session<'_, '_>,
-    prepared: Box<dyn Prepared>,
+    prepared: Prepared,
     out: &mut dyn std::io::Write,
-) -> Result<crate::RunOutcome, BoxError> {
+) -> crate::RunResult {
     let node = session.node.clone();
-    let mut ctx = RunContext {
-        node: &node,
-        access: Access::Service(session),
-        out,
+    let Run::LongRunning(run) = prepared.run else {
+        return Err(format!("{} is not a long-running command", prepared.name).into());
     };
-    prepared.run(&mut ctx)
+    run(
+        &(),
+        Ctx {
+            node: &node,
+            pond: session,
+            out,
+        },
+    )
 }
 
 fn close_slot(slot: StageSlot) {
@@ -446,24 +490,24 @@ impl Service for Session<'_, '_> {
         let mut report = StepReport::default();
         let result = self
             .runner
-            .run_in_txn(&self.node, &mut std::io::sink(), |ctx| work(ctx));
+            .run_in_txn(&self.node, &mut std::io::sink(), work);
         if let Some(record) = &mut self.record {
             match &result {
-                Ok(txn) => record.step(None, *txn),
-                Err(e) => record.step(
-                    Some(e.to_string()),
-                    match e {
-                        RunError::Partial { txn, .. } => *txn,
-                        _ => None,
-                    },
+                Ok(ran) if ran.errors.is_empty() => record.step(None, ran.txn),
+                Ok(ran) => record.step(
+                    crate::runner::partial(&self.node, ran.txn, ran.errors.clone())
+                        .err()
+                        .map(|e| e.to_string()),
+                    ran.txn,
                 ),
+                Err(e) => record.step(Some(e.to_string()), None),
             }
         }
         match result {
-            Ok(txn) => report.txn = txn,
-            Err(RunError::Partial { txn, errors, .. }) => {
-                report.txn = txn;
-                report.errors = errors;
+            Ok(ran) => {
+                report.txn = ran.txn;
+                report.errors = ran.errors;
+                report.notes = ran.notes;
             }
             Err(e) => {
                 self.step_metrics.failed.inc();
@@ -516,25 +560,9 @@ impl Service for Session<'_, '_> {
             &limits,
             crate::maintain::MaintainScope::Node {
                 node: &self.node,
-                factory: self.factory,
-                config: &self.config,
+                configured: self.configured.as_ref(),
             },
         )?;
         Ok(!pass.done)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Retries of a failing stage wait 0.5 s, then twice as long each time, never over 30 s.
-    #[test]
-    fn stage_backoff_doubles_up_to_the_cap() {
-        assert_eq!(backoff(1), Duration::from_millis(500));
-        assert_eq!(backoff(2), Duration::from_secs(1));
-        assert_eq!(backoff(4), Duration::from_secs(4));
-        assert_eq!(backoff(7), Duration::from_secs(30));
-        assert_eq!(backoff(40), Duration::from_secs(30));
     }
 }

@@ -5,7 +5,7 @@
 
 mod support;
 
-use pond_factory::{BoxError, Mode, Registry, RunContext, RunOutcome, TypedFactory};
+use pond_factory::{Problem, Registry, RunOutcome, RunResult, Task, TypedFactory, WriteCtx};
 use pond_store::{Pond, PondPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -58,98 +58,102 @@ enum AppendCommand {
 
 struct Append;
 
+/// The `append` factory's validated config.
+struct AppendSettings {
+    target: PondPath,
+    config: AppendConfig,
+}
+
 impl TypedFactory for Append {
     type Config = AppendConfig;
+    type Settings = AppendSettings;
     type Command = AppendCommand;
     const NAME: &'static str = "append";
     const DESCRIPTION: &'static str = "test factory: appends text to a pond file";
 
-    fn check(config: &AppendConfig, source_name: &str) -> Result<(), pond_factory::ConfigError> {
-        PondPath::parse(&config.target).map(|_| ()).map_err(|e| {
-            pond_factory::ConfigError::Invalid {
+    fn settings(
+        config: AppendConfig,
+        source_name: &str,
+    ) -> Result<AppendSettings, pond_factory::ConfigError> {
+        let target =
+            PondPath::parse(&config.target).map_err(|e| pond_factory::ConfigError::Invalid {
                 source_name: source_name.to_string(),
                 field: "target".to_string(),
                 reason: e.to_string(),
-            }
-        })
+            })?;
+        Ok(AppendSettings { target, config })
     }
 
-    fn downstream(config: &AppendConfig) -> Vec<String> {
-        config.downstream.clone()
+    fn downstream(settings: &AppendSettings) -> Vec<String> {
+        settings.config.downstream.clone()
     }
 
     fn as_downstream(json: bool, dry_run: bool) -> Option<AppendCommand> {
         Some(AppendCommand::Write { json, dry_run })
     }
 
-    fn dry_run(command: &AppendCommand) -> bool {
-        matches!(command, AppendCommand::Write { dry_run: true, .. })
-    }
-
-    fn mode(command: &AppendCommand) -> Mode {
+    fn task(command: AppendCommand) -> Task<AppendSettings> {
         match command {
-            AppendCommand::Write { .. } => Mode::Write,
-            AppendCommand::Show => Mode::Read,
-        }
-    }
-
-    fn json(command: &AppendCommand) -> bool {
-        matches!(command, AppendCommand::Write { json: true, .. })
-    }
-
-    fn run(
-        ctx: &mut RunContext<'_>,
-        config: &AppendConfig,
-        command: AppendCommand,
-    ) -> Result<RunOutcome, BoxError> {
-        let target = PondPath::parse(&config.target)?;
-        match command {
-            AppendCommand::Write { json, dry_run } => {
-                let txn = ctx
-                    .access
-                    .txn()
-                    .ok_or("write needs the write transaction")?;
-                let node = match txn.lookup(&target)? {
-                    Some(node) => node,
-                    None => txn.create_file(&target)?,
-                };
-                let version = txn.append(&node, &mut config.text.as_bytes(), None)?;
-                if config.fail {
-                    return Err(format!("asked to fail after appending to {target}").into());
-                }
-                if json {
-                    let report = serde_json::json!({
-                        "node": ctx.node.path.to_string(),
-                        "target": target.to_string(),
-                        "version": version.version,
-                        "bytes": version.total_len,
-                    });
-                    writeln!(ctx.out, "{report}")?;
-                } else {
-                    writeln!(
-                        ctx.out,
-                        "appended {} bytes to {target}",
-                        version.segment_len
-                    )?;
-                }
-                Ok(RunOutcome {
-                    summary: format!("append to {target} by {}", ctx.node.path),
-                    discard: dry_run,
-                    errors: config.warning.iter().cloned().collect(),
-                    pending: false,
-                })
-            }
-            AppendCommand::Show => {
-                let view = ctx.access.view()?;
-                let len = match view.lookup(&target)? {
-                    Some(node) => view.file_len(node.id)?,
+            AppendCommand::Write { json, dry_run } => Task::write("write", move |settings, ctx| {
+                write(settings, ctx, json, dry_run)
+            })
+            .json(json)
+            .dry_run(dry_run),
+            AppendCommand::Show => Task::read("show", |settings: &AppendSettings, ctx| {
+                let target = &settings.target;
+                let len = match ctx.pond.lookup(target)? {
+                    Some(node) => ctx.pond.file_len(node.id)?,
                     None => 0,
                 };
-                writeln!(ctx.out, "target={target} text={} len={len}", config.text)?;
+                writeln!(
+                    ctx.out,
+                    "target={target} text={} len={len}",
+                    settings.config.text
+                )?;
                 Ok(RunOutcome::default())
-            }
+            }),
         }
     }
+}
+
+/// `append write`: appends the text, fails or warns as configured.
+fn write(settings: &AppendSettings, ctx: WriteCtx<'_>, json: bool, dry_run: bool) -> RunResult {
+    let (target, config) = (&settings.target, &settings.config);
+    let txn = ctx.pond;
+    let node = match txn.lookup(target)? {
+        Some(node) => node,
+        None => txn.create_file(target)?,
+    };
+    let version = txn.append(&node, &mut config.text.as_bytes(), None)?;
+    if config.fail {
+        return Err(format!("asked to fail after appending to {target}").into());
+    }
+    let report = json.then(|| {
+        serde_json::json!({
+            "node": ctx.node.path.to_string(),
+            "target": target.to_string(),
+            "version": version.version,
+            "bytes": version.total_len,
+        })
+    });
+    if !json {
+        writeln!(
+            ctx.out,
+            "appended {} bytes to {target}",
+            version.segment_len
+        )?;
+    }
+    Ok(RunOutcome {
+        summary: format!("append to {target} by {}", ctx.node.path),
+        discard: dry_run,
+        errors: config
+            .warning
+            .iter()
+            .map(|w| Problem::new(target, w.clone()))
+            .collect(),
+        report,
+        ..RunOutcome::default()
+    })
 }
 
 /// Config of the `echo` test factory.
@@ -171,21 +175,20 @@ struct Echo;
 
 impl TypedFactory for Echo {
     type Config = EchoConfig;
+    type Settings = EchoConfig;
     type Command = EchoCommand;
     const NAME: &'static str = "echo";
     const DESCRIPTION: &'static str = "test factory: prints a message, changes nothing";
 
-    fn mode(_: &EchoCommand) -> Mode {
-        Mode::Read
+    fn settings(config: EchoConfig, _: &str) -> Result<EchoConfig, pond_factory::ConfigError> {
+        Ok(config)
     }
 
-    fn run(
-        ctx: &mut RunContext<'_>,
-        config: &EchoConfig,
-        _command: EchoCommand,
-    ) -> Result<RunOutcome, BoxError> {
-        writeln!(ctx.out, "{}", config.message)?;
-        Ok(RunOutcome::default())
+    fn task(_: EchoCommand) -> Task<EchoConfig> {
+        Task::read("say", |config: &EchoConfig, ctx| {
+            writeln!(ctx.out, "{}", config.message)?;
+            Ok(RunOutcome::default())
+        })
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `logfile` config: one log source per node, validated once into [`Source`].
+//! The `logfile` config: one log source per node, validated once into [`Settings`].
 
 use globset::{GlobBuilder, GlobMatcher};
 use pond_factory::ConfigError;
@@ -200,7 +200,7 @@ impl Pattern {
 
 /// A validated config.
 #[derive(Debug, Clone)]
-pub struct Source {
+pub struct Settings {
     pub name: String,
     pub active: Pattern,
     pub archived: Option<Pattern>,
@@ -212,7 +212,7 @@ pub struct Source {
     pub retain: Option<Duration>,
 }
 
-impl Source {
+impl Settings {
     /// Validates `config`.
     pub fn from_config(config: &Config, source_name: &str) -> Result<Self, ConfigError> {
         let invalid = |field: &str, reason: String| ConfigError::Invalid {

@@ -1,32 +1,33 @@
 //! `follow`: mirror host changes as they happen, and feed the downstream stages in-process.
 //!
 //! # Flow
+//! The loop is the framework's ([`pond_factory::follow::Follow`]: pacing by
+//! `follow.min_interval`, backoff of failing steps, problems and notes logged when they start
+//! and end, periodic maintenance every `follow.compact_interval`); this module gives it the
+//! step, the watcher and the metrics.
+//!
 //! A `notify` watcher on the patterns' base directories (recursive for nested layouts, so a new
 //! day directory is watched as soon as it appears) only *wakes* the loop; it never says what
-//! changed. Each wake-up runs one [`crate::sync::sync`] (a full scan of the patterns, so a file
+//! changed. Each step runs one [`crate::sync::sync`] (a full scan of the patterns, so a file
 //! created in a new directory before its watch existed is found all the same) in a small
-//! transaction through [`Service::step`], whose commit wakes the downstream stages (`mongo`),
-//! which run in their own threads: the mirror never waits for them. A reconcile step also runs
-//! every `follow.rescan_interval` without any event, and on every `Rescan`/overflow event; with
-//! `follow.poll_interval` set there is no watcher at all and the loop polls. Every
-//! `follow.compact_interval` the loop starts periodic maintenance ([`Service::maintain`]:
-//! compaction of what changed, history folding, removal of retired data, retention), one small
-//! pass between two steps until it is done.
+//! transaction, whose commit wakes the downstream stages (`mongo`), which run in their own
+//! threads: the mirror never waits for them. A reconcile step also runs every
+//! `follow.rescan_interval` without any event, and on every `Rescan`/overflow event; with
+//! `follow.poll_interval` set there is no watcher at all and the loop polls.
 //!
 //! A stop request (SIGTERM/SIGINT) ends the loop between steps: the step in progress commits,
 //! its stages drain in-flight writes, and the command returns. A reload request (SIGHUP) ends it
 //! the same way; the runner then re-reads the configs and starts again.
 
-use crate::config::Source;
+use crate::config::Settings;
 use crate::state::Action;
 use crate::sync;
 use notify::{EventKind, RecursiveMode, Watcher};
-use pond_factory::{BoxError, RunContext, RunOutcome, Service};
+use pond_factory::follow::{Follow, Pacing, StepEvent, Waker, Watch};
+use pond_factory::{BoxError, RunOutcome, RunResult, ServiceCtx, WriteCtx};
 use pond_metrics::{Counter, Gauge, Histogram, LATENCY_BUCKETS};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TryRecvError};
-use std::time::{Duration, Instant};
 
 /// Counters `follow` keeps for the metrics endpoint and its final summary.
 struct FollowMetrics {
@@ -77,14 +78,6 @@ impl FollowMetrics {
     }
 }
 
-/// Why the loop woke up.
-enum Wake {
-    /// A change event (or a stop/reload request).
-    Event,
-    /// A timer: reconcile scan, poll, retry of a stage.
-    Timer,
-}
-
 /// Options of the `follow` command.
 pub struct FollowOptions {
     /// Serve Prometheus metrics here.
@@ -92,7 +85,7 @@ pub struct FollowOptions {
 }
 
 /// The directories to watch and how.
-fn watch_roots(source: &Source) -> Vec<(PathBuf, RecursiveMode)> {
+fn watch_roots(source: &Settings) -> Vec<(PathBuf, RecursiveMode)> {
     let mut roots: Vec<(PathBuf, RecursiveMode)> = Vec::new();
     for pattern in std::iter::once(&source.active).chain(source.archived.as_ref()) {
         let mode = if pattern.depth == Some(1) {
@@ -123,7 +116,7 @@ struct Watches {
 
 impl Watches {
     /// Starts the watcher; events only wake the loop.
-    fn start(source: &Source, wake: SyncSender<()>) -> Result<Self, BoxError> {
+    fn start(source: &Settings, wake: Waker) -> Result<Self, BoxError> {
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let relevant = match &event {
                 // Our own reads of host files show up as access events: ignore them, or every
@@ -133,8 +126,7 @@ impl Watches {
                 Err(_) => true,
             };
             if relevant {
-                // A full channel already holds a wake-up; one is enough.
-                let _ = wake.try_send(());
+                wake.wake();
             }
         })
         .map_err(|e| format!("starting the file watcher: {e}"))?;
@@ -148,7 +140,9 @@ impl Watches {
         watches.refresh()?;
         Ok(watches)
     }
+}
 
+impl Watch for Watches {
     /// Drops every watch and sets them again.
     fn rewatch(&mut self) -> Result<(), BoxError> {
         for current in &mut self.current {
@@ -197,57 +191,95 @@ impl Watches {
     }
 }
 
-/// Waits for a change event or `timeout`, then lets a burst of writes settle.
-fn wait(wake: &Receiver<()>, timeout: Duration, settle: Duration) -> Wake {
-    match wake.recv_timeout(timeout) {
-        Ok(()) => {
-            if !settle.is_zero() {
-                std::thread::sleep(settle);
+impl FollowMetrics {
+    /// Counts what one step did (its files' actions, bytes, problems).
+    fn step_done(&self, event: &StepEvent<'_>) {
+        match event.result {
+            Ok(report) => {
+                if let Some(latency) = event.wake_to_commit {
+                    self.wake_to_commit.observe(latency.as_secs_f64());
+                }
+                self.errors.inc_by(report.errors.len() as u64);
             }
-            // Everything that arrived meanwhile is covered by the coming scan.
-            while let Ok(()) = wake.try_recv() {}
-            Wake::Event
+            Err(_) => self.errors.inc(),
         }
-        Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => Wake::Timer,
+    }
+
+    /// Counts the files of a step's sync report.
+    fn synced(&self, report: &sync::SyncReport) {
+        for file in report.changed() {
+            self.files_changed.inc();
+            if file.action == Action::New {
+                self.new_files.inc();
+            }
+        }
+        self.files.set(report.files.len() as f64);
+        self.bytes_mirrored.inc_by(report.bytes_written);
     }
 }
 
+/// The loop's pacing from the config.
+fn pacing(settings: &Settings) -> Pacing {
+    let follow = &settings.follow;
+    Pacing {
+        min_interval: follow.min_interval,
+        rescan_interval: follow.poll_interval.unwrap_or(follow.rescan_interval),
+        settle: follow.settle,
+        maintain_every: follow.compact_interval,
+    }
+}
+
+/// One step: a sync in the step's transaction. Files that changed other than by an append are
+/// logged (a rotation, a new file); appends are counted.
+fn step(
+    ctx: WriteCtx<'_>,
+    settings: &Settings,
+    metrics: &FollowMetrics,
+    bytes: &mut u64,
+) -> RunResult {
+    let node = ctx.node.path.to_string();
+    let report = sync::sync(ctx.pond, ctx.node.id, settings, false)?;
+    for file in report.changed() {
+        if file.action != Action::Appended {
+            tracing::info!(
+                node = %node,
+                "{} {} ({} bytes, from {})",
+                file.action.as_str(),
+                file.path,
+                file.bytes,
+                file.host_path
+            );
+        }
+    }
+    metrics.synced(&report);
+    *bytes += report.bytes_written;
+    Ok(RunOutcome {
+        summary: report.summary("follow", &settings.name),
+        errors: report.errors,
+        notes: report.notes,
+        ..RunOutcome::default()
+    })
+}
+
 /// Runs `follow` until a stop or reload request.
-pub fn follow(
-    ctx: &mut RunContext<'_>,
-    source: &Source,
-    options: &FollowOptions,
-) -> Result<RunOutcome, BoxError> {
-    let factory_id = ctx.node.id;
+pub fn follow(ctx: ServiceCtx<'_>, settings: &Settings, options: &FollowOptions) -> RunResult {
     let node_path = ctx.node.path.to_string();
-    let service: &mut dyn Service = ctx
-        .access
-        .service()
-        .ok_or("follow runs only as a long-running command")?;
+    let service = ctx.pond;
     let metrics = FollowMetrics::new(service.metrics(), &node_path);
     let metrics_at = options
         .metrics_addr
         .map(|addr| service.serve_metrics(addr))
         .transpose()?;
-    let control = service.control().clone();
-    let (wake_tx, wake_rx) = std::sync::mpsc::sync_channel::<()>(1);
-    {
-        let wake = wake_tx.clone();
-        control.on_request(move || {
-            let _ = wake.try_send(());
-        });
-    }
-    let follow = &source.follow;
-    let mut watches = match follow.poll_interval {
+    let looper = Follow::new(service, &node_path);
+    let mut watches = match settings.follow.poll_interval {
         Some(_) => None,
-        None => Some(Watches::start(source, wake_tx.clone())?),
+        None => Some(Watches::start(settings, looper.waker())?),
     };
-    drop(wake_tx);
-    let how = match follow.poll_interval {
+    let how = match settings.follow.poll_interval {
         Some(every) => format!("polling every {every:?}"),
         None => format!(
             "watching {}",
-            watch_roots(source)
+            watch_roots(settings)
                 .iter()
                 .map(|(base, _)| base.display().to_string())
                 .collect::<Vec<_>>()
@@ -257,194 +289,27 @@ pub fn follow(
     writeln!(
         ctx.out,
         "following {} ({how}){}; stop with SIGTERM or Ctrl-C, reload configs with SIGHUP",
-        source.name,
+        settings.name,
         metrics_at
             .map(|a| format!("; metrics at http://{a}/metrics"))
             .unwrap_or_default()
     )?;
     ctx.out.flush()?;
-    let scan_every = follow.poll_interval.unwrap_or(follow.rescan_interval);
-    let mut last_compact = Instant::now();
-    // A periodic maintenance pass left work for the next one.
-    let mut maintaining = false;
-    let mut woke_at = Some(Instant::now());
-    let mut steps = 0u64;
-    let mut commits = 0u64;
     let mut bytes = 0u64;
-    let mut failing = 0u32;
-    let mut last_errors: Vec<String> = Vec::new();
-    let mut notes: Vec<sync::Note> = Vec::new();
-    let mut last_notes: Vec<sync::Note> = Vec::new();
-    let mut last_step: Option<Instant> = None;
-    loop {
-        // Steps start at most every `min_interval`; a stop request cuts the wait short.
-        if let Some(at) = last_step {
-            let due = at + follow.min_interval;
-            while !control.stopping() && !control.reload_requested() {
-                let now = Instant::now();
-                if now >= due {
-                    break;
-                }
-                // Wake-ups that arrive now are covered by the coming step's scan.
-                let _ = wake_rx.recv_timeout(due - now);
-            }
-        }
-        if control.stopping() || control.reload_requested() {
-            break;
-        }
-        last_step = Some(Instant::now());
-        let step = service.step(&mut |ctx: &mut RunContext<'_>| {
-            let txn = ctx
-                .access
-                .txn()
-                .ok_or("a follow step needs the write transaction")?;
-            let report = sync::sync(txn, factory_id, source, false)?;
-            notes.clone_from(&report.notes);
-            let mut counts = std::collections::BTreeMap::new();
-            for file in &report.files {
-                if file.action == Action::Unchanged {
-                    continue;
-                }
-                metrics.files_changed.inc();
-                if file.action == Action::New {
-                    metrics.new_files.inc();
-                }
-                if !matches!(file.action, Action::Appended) {
-                    tracing::info!(
-                        node = %node_path,
-                        "{} {} ({} bytes, from {})",
-                        file.action.as_str(),
-                        file.path,
-                        file.bytes,
-                        file.host_path
-                    );
-                }
-                *counts.entry(file.action.as_str()).or_insert(0u64) += 1;
-            }
-            metrics.files.set(report.files.len() as f64);
-            metrics.bytes_mirrored.inc_by(report.bytes_written);
-            bytes += report.bytes_written;
-            let counts: Vec<String> = counts.iter().map(|(a, n)| format!("{n} {a}")).collect();
-            Ok(RunOutcome {
-                summary: format!("logfile follow {}: {}", source.name, counts.join(", ")),
-                discard: false,
-                errors: report.errors,
-                pending: false,
-            })
-        });
-        steps += 1;
-        // A note (patterns that match nothing, a base directory not there yet) is said when it
-        // starts, not at every step.
-        if notes != last_notes {
-            for note in notes.iter().filter(|n| !last_notes.contains(n)) {
-                note.log(&node_path);
-            }
-            last_notes.clone_from(&notes);
-        }
-        match step {
-            Ok(report) => {
-                if let Some(committed) = report.committed_at {
-                    commits += 1;
-                    if let Some(at) = woke_at {
-                        metrics
-                            .wake_to_commit
-                            .observe(committed.saturating_duration_since(at).as_secs_f64());
-                    }
-                }
-                metrics.errors.inc_by(report.errors.len() as u64);
-                // An unreadable file fails every step: say so when it starts and when it ends,
-                // not ten times a second.
-                if report.errors != last_errors {
-                    for error in &report.errors {
-                        tracing::error!(node = %node_path, "{error}");
-                    }
-                    if report.errors.is_empty() && !last_errors.is_empty() {
-                        tracing::info!(node = %node_path, "the problems above are gone");
-                    }
-                    last_errors = report.errors;
-                }
-                if failing > 0 {
-                    tracing::info!(node = %node_path, "steps succeed again after {failing} failure(s)");
-                }
-                failing = 0;
-            }
-            Err(e) => {
-                failing += 1;
-                metrics.errors.inc();
-                if failing == 1 {
-                    tracing::error!(node = %node_path, "step failed: {e}; retrying");
-                } else {
-                    tracing::warn!(node = %node_path, failures = failing, "step failed: {e}");
-                }
-            }
-        }
-        if let Some(watches) = &mut watches
-            && let Err(e) = watches.refresh()
-        {
-            tracing::warn!(node = %node_path, "{e}; the reconcile scan covers it meanwhile");
-        }
-        if let Some(every) = follow.compact_interval
-            && !control.stopping()
-            && (maintaining || last_compact.elapsed() >= every)
-        {
-            if !maintaining {
-                last_compact = Instant::now();
-            }
-            maintaining = match service.maintain() {
-                Ok(more) => more,
-                Err(e) => {
-                    tracing::warn!(node = %node_path, "periodic maintenance: {e}; retried at the next interval");
-                    false
-                }
-            };
-        }
-        if maintaining && failing == 0 {
-            // The next pass follows the next step (paced by `min_interval`), not a wait.
-            woke_at = wake_rx.try_recv().ok().map(|()| Instant::now());
-            continue;
-        }
-        // Failing steps back off; otherwise the next scan is due after `scan_every`.
-        let timeout = if failing > 0 {
-            Duration::from_millis(500)
-                .saturating_mul(1 << failing.min(6))
-                .min(Duration::from_secs(30))
-        } else {
-            scan_every
-        };
-        woke_at = match wake_rx.try_recv() {
-            // Changes arrived during the step: go again at once.
-            Ok(()) => Some(Instant::now()),
-            Err(TryRecvError::Empty | TryRecvError::Disconnected) => {
-                match wait(&wake_rx, timeout, follow.settle) {
-                    Wake::Event => Some(Instant::now()),
-                    Wake::Timer => {
-                        // A directory removed and made again (or remounted) under the same
-                        // path lost its watch with the old inode: set the watches anew at
-                        // each reconcile; the scan that follows covers the moment between.
-                        if let Some(watches) = &mut watches
-                            && let Err(e) = watches.rewatch()
-                        {
-                            tracing::warn!(node = %node_path, "{e}; the reconcile scan covers it meanwhile");
-                        }
-                        None
-                    }
-                }
-            }
-        };
-    }
-    control.clear_wakers();
-    let why = if control.stopping() {
-        "stopped"
-    } else {
-        "reloading"
-    };
+    let ended = looper.run(
+        &pacing(settings),
+        watches.as_mut().map(|w| w as &mut dyn Watch),
+        &mut |ctx: WriteCtx<'_>| step(ctx, settings, &metrics, &mut bytes),
+        &mut |event: StepEvent<'_>| metrics.step_done(&event),
+    );
+    let why = ended.why.as_str();
     writeln!(
         ctx.out,
-        "{why}: {} steps, {commits} commits, {bytes} bytes mirrored",
-        steps
+        "{why}: {} steps, {} commits, {bytes} bytes mirrored",
+        ended.steps, ended.commits
     )?;
-    Ok(RunOutcome {
-        summary: format!("logfile follow {}: {why}", source.name),
-        ..RunOutcome::default()
-    })
+    Ok(RunOutcome::summary(format!(
+        "logfile follow {}: {why}",
+        settings.name
+    )))
 }

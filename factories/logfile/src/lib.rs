@@ -5,7 +5,7 @@
 //! everything it knows between runs lives in the pond (node state, see [`state`]).
 //!
 //! # Layout
-//! - [`config`]: the YAML config and its validated form ([`config::Source`]).
+//! - [`config`]: the YAML config and its validated form ([`config::Settings`]).
 //! - [`scan`]: listing host files with their identities.
 //! - [`check`]: does a host file still start with the bytes the pond holds? (outboard samples
 //!   or a full re-hash).
@@ -24,12 +24,13 @@ pub mod scan;
 pub mod state;
 pub mod sync;
 
-use config::{Config, Source};
+use config::{Config, Settings};
 use pond_factory::{
-    BoxError, ConfigError, MaintainContext, Mode, NodeStatus, RunContext, RunOutcome, TypedFactory,
+    BoxError, ConfigError, MaintainContext, NodeStatus, ReadCtx, RunOutcome, RunResult, Task,
+    TypedFactory, WriteCtx,
 };
 use serde::Serialize;
-use state::{FileState, gone_key, state_key};
+use state::{gone_key, state_key};
 
 /// The factory value registered in `pond`.
 pub struct Logfile;
@@ -70,72 +71,75 @@ pub enum Command {
 
 impl TypedFactory for Logfile {
     type Config = Config;
+    type Settings = Settings;
     type Command = Command;
     const NAME: &'static str = "logfile";
     const DESCRIPTION: &'static str =
         "mirror rotating host log files (active file + archives, or hourly files) into the pond";
 
-    fn check(config: &Config, source_name: &str) -> Result<(), ConfigError> {
-        Source::from_config(config, source_name).map(|_| ())
+    fn settings(config: Config, source_name: &str) -> Result<Settings, ConfigError> {
+        Settings::from_config(&config, source_name)
     }
 
-    fn downstream(config: &Config) -> Vec<String> {
-        config.downstream.clone()
-    }
-
-    fn dry_run(command: &Command) -> bool {
-        matches!(command, Command::Sync { dry_run: true, .. })
-    }
-
-    fn mode(command: &Command) -> Mode {
+    fn task(command: Command) -> Task<Settings> {
         match command {
-            Command::Sync { .. } => Mode::Write,
-            Command::Follow { .. } => Mode::LongRunning,
-            Command::B3sum { .. } | Command::Status { .. } => Mode::Read,
+            Command::Sync { dry_run, json } => Task::write("sync", move |settings, ctx| {
+                run_sync(ctx, settings, dry_run, json)
+            })
+            .json(json)
+            .dry_run(dry_run),
+            Command::Follow { metrics_addr } => {
+                Task::long_running("follow", move |settings, ctx| {
+                    follow::follow(ctx, settings, &follow::FollowOptions { metrics_addr })
+                })
+            }
+            Command::B3sum { all } => {
+                Task::read("b3sum", move |settings, ctx| run_b3sum(ctx, settings, all))
+            }
+            Command::Status { json } => Task::read("status", move |settings, ctx| {
+                run_status(ctx, settings, json)
+            })
+            .json(json),
         }
     }
 
-    fn maintain(
-        ctx: &mut MaintainContext<'_>,
-        config: &Config,
-    ) -> Result<Option<String>, BoxError> {
-        let source = Source::from_config(config, &ctx.node.path.to_string())?;
-        retention::apply(ctx, &source)
+    fn downstream(settings: &Settings) -> Vec<String> {
+        settings.downstream.clone()
     }
 
-    fn json(command: &Command) -> bool {
-        matches!(
-            command,
-            Command::Sync { json: true, .. } | Command::Status { json: true }
-        )
+    fn maintain(
+        settings: &Settings,
+        ctx: &mut MaintainContext<'_>,
+    ) -> Result<Option<String>, BoxError> {
+        retention::apply(ctx, settings)
     }
 
     /// Lag: host bytes not yet mirrored (by device and inode, so a renamed file is not counted
     /// twice); a host file never seen counts whole. Listing problems are the last error. Reads
     /// the live files only; gone ones are counted from the node's summary.
     fn status(
+        settings: &Settings,
         view: &pond_store::View,
         node: &pond_store::Node,
-        config: &Config,
     ) -> Result<NodeStatus, BoxError> {
-        let source = Source::from_config(config, &node.path.to_string())?;
         let mut mirrored = std::collections::HashMap::new();
         let mut files = state::summary(view, node.id)?.gone;
-        for (id, value) in view.states_with_key(&state_key(node.id))? {
-            let state = state::parse(id, &value)?;
+        let key = state_key(node.id);
+        for (id, value) in view.states_with_key(&key)? {
+            let state = state::parse(id, &key, &value)?;
             files += 1;
             if state.present {
                 mirrored.insert((state.dev, state.ino), state.size);
             }
         }
-        let (host, mut errors) = scan::scan(&source);
+        let (host, mut errors) = scan::scan(settings);
         let waiting = if files == 0 {
             // As in `sync`: a fresh node waits for its base directory without an error.
-            sync::waiting_bases(&source, &mut errors)
+            sync::waiting_bases(settings, &mut errors)
         } else {
             Vec::new()
         };
-        let notes = sync::notes(&source, &host, &waiting, errors.len());
+        let notes = sync::notes(settings, &host, &waiting, errors.len());
         let lag = host
             .iter()
             .map(|f| {
@@ -146,7 +150,7 @@ impl TypedFactory for Logfile {
         Ok(NodeStatus {
             lag_bytes: Some(lag),
             files: Some(files),
-            last_error: errors.first().map(|(_, e)| e.clone()),
+            last_error: errors.first().map(|(_, e)| e.to_string()),
             note: (!notes.is_empty()).then(|| {
                 notes
                     .iter()
@@ -156,41 +160,12 @@ impl TypedFactory for Logfile {
             }),
         })
     }
-
-    fn run(
-        ctx: &mut RunContext<'_>,
-        config: &Config,
-        command: Command,
-    ) -> Result<RunOutcome, BoxError> {
-        let source = Source::from_config(config, &ctx.node.path.to_string())?;
-        match command {
-            Command::Sync { dry_run, json } => run_sync(ctx, &source, dry_run, json),
-            Command::Follow { metrics_addr } => {
-                follow::follow(ctx, &source, &follow::FollowOptions { metrics_addr })
-            }
-            Command::B3sum { all } => run_b3sum(ctx, &source, all),
-            Command::Status { json } => run_status(ctx, &source, json),
-        }
-    }
 }
 
-fn run_sync(
-    ctx: &mut RunContext<'_>,
-    source: &Source,
-    dry_run: bool,
-    json: bool,
-) -> Result<RunOutcome, BoxError> {
-    let factory_id = ctx.node.id;
-    let txn = ctx.access.txn().ok_or("sync needs the write transaction")?;
-    let report = sync::sync(txn, factory_id, source, dry_run)?;
-    let changed: Vec<&sync::FileReport> = report
-        .files
-        .iter()
-        .filter(|f| f.action != state::Action::Unchanged)
-        .collect();
-    if json {
-        ctx.write_json(&report)?;
-    } else {
+fn run_sync(ctx: WriteCtx<'_>, settings: &Settings, dry_run: bool, json: bool) -> RunResult {
+    let report = sync::sync(ctx.pond, ctx.node.id, settings, dry_run)?;
+    if !json {
+        let changed: Vec<&sync::FileReport> = report.changed().collect();
         for file in &changed {
             writeln!(
                 ctx.out,
@@ -205,7 +180,7 @@ fn run_sync(
             ctx.out,
             "{}{}: {} changed, {} unchanged; {} bytes written, {} bytes read{}",
             if dry_run { "dry run: " } else { "" },
-            source.name,
+            settings.name,
             changed.len(),
             report.files.len() - changed.len(),
             report.bytes_written,
@@ -216,21 +191,15 @@ fn run_sync(
                 .unwrap_or_default()
         )?;
     }
-    for note in &report.notes {
-        note.log(&ctx.node.path.to_string());
-    }
     for error in &report.errors {
         tracing::error!("{error}");
     }
-    let mut counts = std::collections::BTreeMap::new();
-    for file in &changed {
-        *counts.entry(file.action.as_str()).or_insert(0) += 1;
-    }
-    let counts: Vec<String> = counts.iter().map(|(a, n)| format!("{n} {a}")).collect();
     Ok(RunOutcome {
-        summary: format!("logfile sync {}: {}", source.name, counts.join(", ")),
+        summary: report.summary("sync", &settings.name),
         discard: dry_run,
+        report: json.then(|| serde_json::to_value(&report)).transpose()?,
         errors: report.errors,
+        notes: report.notes,
         pending: false,
     })
 }
@@ -249,71 +218,76 @@ struct StatusRow {
 }
 
 /// The node's files: the live ones, and with `gone` those whose host file is gone too.
-fn rows(
-    ctx: &RunContext<'_>,
-    gone: bool,
-) -> Result<Vec<(StatusRow, Option<blake3::Hash>)>, BoxError> {
-    let view = ctx.access.view()?;
+fn rows(ctx: &ReadCtx<'_>, gone: bool) -> Result<Vec<(StatusRow, Option<blake3::Hash>)>, BoxError> {
+    let view = ctx.pond;
     let mut rows = Vec::new();
-    let mut states = view.states_with_key(&state_key(ctx.node.id))?;
+    let mut keys = vec![state_key(ctx.node.id)];
     if gone {
-        states.extend(view.states_with_key(&gone_key(ctx.node.id))?);
+        keys.push(gone_key(ctx.node.id));
     }
-    for (id, value) in states {
-        let state: FileState = state::parse(id, &value)?;
-        let latest = view.latest_version(id)?;
-        rows.push((
-            StatusRow {
-                path: view.path_of(id)?.to_string(),
-                host_path: state.host_path,
-                role: state.role,
-                size: latest.as_ref().map_or(0, |v| v.total_len),
-                versions: latest.as_ref().map_or(0, |v| v.version),
-                last_action: state.last_action,
-                last_txn: state.last_txn,
-                on_host: state.present,
-            },
-            latest.map(|v| v.root),
-        ));
+    for key in &keys {
+        for (id, value) in view.states_with_key(key)? {
+            rows.push(row(view, id, state::parse(id, key, &value)?)?);
+        }
     }
     rows.sort_by(|a, b| a.0.path.cmp(&b.0.path));
     Ok(rows)
 }
 
-fn run_status(
-    ctx: &mut RunContext<'_>,
-    source: &Source,
-    json: bool,
-) -> Result<RunOutcome, BoxError> {
-    let rows: Vec<StatusRow> = rows(ctx, true)?.into_iter().map(|(row, _)| row).collect();
+/// File `id` with its state, as `status` and `b3sum` show it.
+fn row(
+    view: &pond_store::View,
+    id: i64,
+    state: state::FileState,
+) -> Result<(StatusRow, Option<blake3::Hash>), BoxError> {
+    let latest = view.latest_version(id)?;
+    Ok((
+        StatusRow {
+            path: view.path_of(id)?.to_string(),
+            host_path: state.host_path,
+            role: state.role,
+            size: latest.as_ref().map_or(0, |v| v.total_len),
+            versions: latest.as_ref().map_or(0, |v| v.version),
+            last_action: state.last_action,
+            last_txn: state.last_txn,
+            on_host: state.present,
+        },
+        latest.map(|v| v.root),
+    ))
+}
+
+fn run_status(ctx: ReadCtx<'_>, settings: &Settings, json: bool) -> RunResult {
+    let rows: Vec<StatusRow> = rows(&ctx, true)?.into_iter().map(|(row, _)| row).collect();
     if json {
-        ctx.write_json(&serde_json::json!({ "name": source.name, "files": rows }))?;
-    } else {
+        return Ok(RunOutcome {
+            report: Some(serde_json::json!({ "name": settings.name, "files": rows })),
+            ..RunOutcome::default()
+        });
+    }
+    writeln!(
+        ctx.out,
+        "{:<15} {:>14} {:>6} {:>6}  pond path <- host path",
+        "last action", "size", "vers", "txn"
+    )?;
+    for row in &rows {
         writeln!(
             ctx.out,
-            "{:<15} {:>14} {:>6} {:>6}  pond path <- host path",
-            "last action", "size", "vers", "txn"
+            "{:<15} {:>14} {:>6} {:>6}  {} <- {}{}",
+            row.last_action.as_str(),
+            row.size,
+            row.versions,
+            row.last_txn,
+            row.path,
+            row.host_path,
+            if row.on_host { "" } else { " (gone from host)" }
         )?;
-        for row in &rows {
-            writeln!(
-                ctx.out,
-                "{:<15} {:>14} {:>6} {:>6}  {} <- {}{}",
-                row.last_action.as_str(),
-                row.size,
-                row.versions,
-                row.last_txn,
-                row.path,
-                row.host_path,
-                if row.on_host { "" } else { " (gone from host)" }
-            )?;
-        }
     }
     Ok(RunOutcome::default())
 }
 
-fn run_b3sum(ctx: &mut RunContext<'_>, source: &Source, all: bool) -> Result<RunOutcome, BoxError> {
-    let base = source.pond_path.to_string();
-    for (row, root) in rows(ctx, all)? {
+fn run_b3sum(ctx: ReadCtx<'_>, settings: &Settings, all: bool) -> RunResult {
+    let base = settings.pond_path.to_string();
+    for (row, root) in rows(&ctx, all)? {
         if !row.on_host && !all {
             continue;
         }

@@ -12,7 +12,7 @@
 //! The default is no retention: everything is kept. The node's summary remembers when the next
 //! file comes due, so a maintenance pass with nothing due reads no file states.
 
-use crate::config::Source;
+use crate::config::Settings;
 use crate::state::{self, gone_key};
 use pond_factory::{BoxError, MaintainContext};
 use pond_store::{Node, NodeKind, PondPath, Transaction};
@@ -22,7 +22,7 @@ use pond_store::{Node, NodeKind, PondPath, Transaction};
 const RECHECK_SECS: i64 = 60;
 
 /// Removes the files of `ctx.node` that are due; returns the summary, if it removed any.
-pub fn apply(ctx: &mut MaintainContext<'_>, source: &Source) -> Result<Option<String>, BoxError> {
+pub fn apply(ctx: &mut MaintainContext<'_>, source: &Settings) -> Result<Option<String>, BoxError> {
     let Some(retain) = source.retain else {
         return Ok(None);
     };
@@ -44,13 +44,13 @@ pub fn apply(ctx: &mut MaintainContext<'_>, source: &Source) -> Result<Option<St
     let mut due_files: Vec<Node> = Vec::new();
     let mut next_due: Option<i64> = None;
     let mut stamped = false;
-    for (id, value) in ctx.txn.states_with_key(&gone_key(factory_id))? {
-        let mut file_state = state::parse(id, &value)?;
+    let key = gone_key(factory_id);
+    for (id, value) in ctx.txn.states_with_key(&key)? {
+        let mut file_state = state::parse(id, &key, &value)?;
         let Some(gone_at) = file_state.gone_unix else {
             // Gone before this build recorded when: the wait starts now.
             file_state.gone_unix = Some(now);
-            ctx.txn
-                .set_state(id, &gone_key(factory_id), &serde_json::to_vec(&file_state)?)?;
+            pond_factory::state::store(ctx.txn, id, &key, &file_state)?;
             stamped = true;
             next_due = Some(next_due.map_or(now + retain_secs_i, |d| d.min(now + retain_secs_i)));
             continue;

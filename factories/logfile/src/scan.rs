@@ -5,8 +5,9 @@
 //! (symlinks are followed). Problems reading a directory or stat-ing a file are collected and
 //! reported; the rest of the scan goes on.
 
-use crate::config::{Pattern, Source};
+use crate::config::{Pattern, Settings};
 use crate::state::Role;
+use pond_factory::Problem;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -50,7 +51,7 @@ pub struct HostFile {
 /// Lists every file the source's patterns match, sorted by path. Errors name the host path.
 /// Each error comes with the path it is about (a directory that could not be listed, or a file
 /// that could not be stat-ed), so that files below it are not taken for gone.
-pub fn scan(source: &Source) -> (Vec<HostFile>, Vec<(PathBuf, String)>) {
+pub fn scan(source: &Settings) -> (Vec<HostFile>, Vec<(PathBuf, Problem)>) {
     let mut found: BTreeMap<PathBuf, Vec<HostFile>> = BTreeMap::new();
     let mut errors = Vec::new();
     let mut patterns = vec![(&source.active, Role::Active)];
@@ -61,10 +62,9 @@ pub fn scan(source: &Source) -> (Vec<HostFile>, Vec<(PathBuf, String)>) {
         if let Err(e) = std::fs::metadata(&pattern.base) {
             errors.push((
                 pattern.base.clone(),
-                format!(
-                    "{}: base directory of {:?}: {e}",
+                Problem::new(
                     pattern.base.display(),
-                    pattern.text
+                    format!("base directory of {:?}: {e}", pattern.text),
                 ),
             ));
             continue;
@@ -85,11 +85,11 @@ pub fn scan(source: &Source) -> (Vec<HostFile>, Vec<(PathBuf, String)>) {
     for (path, mut matches) in found {
         // Each pattern visits a path once, so two matches mean both roles: refuse to guess.
         if matches.len() > 1 {
-            let message = format!(
-                "{}: matched by both active_pattern and archived_pattern",
-                path.display()
+            let problem = Problem::new(
+                path.display(),
+                "matched by both active_pattern and archived_pattern",
             );
-            errors.push((path, message));
+            errors.push((path, problem));
         } else if let Some(file) = matches.pop() {
             files.push(file);
         }
@@ -102,14 +102,14 @@ fn walk(
     dir: &Path,
     depth: usize,
     visit: &mut dyn FnMut(&Path, &std::fs::Metadata),
-    errors: &mut Vec<(PathBuf, String)>,
+    errors: &mut Vec<(PathBuf, Problem)>,
 ) {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(e) => {
             errors.push((
                 dir.to_path_buf(),
-                format!("{}: cannot list: {e}", dir.display()),
+                Problem::new(dir.display(), format!("cannot list: {e}")),
             ));
             return;
         }
@@ -122,8 +122,8 @@ fn walk(
             // Vanished between listing and stat: not there for this run.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => {
-                let message = format!("{}: cannot stat: {e}", path.display());
-                errors.push((path, message));
+                let problem = Problem::new(path.display(), format!("cannot stat: {e}"));
+                errors.push((path, problem));
                 continue;
             }
         };

@@ -12,13 +12,14 @@
 //! The factory node itself keeps `logfile:<factory node id>:summary`: how many files are gone,
 //! so `pond status` counts them without reading them. Older ponds kept gone files under the
 //! live key with `present: false`; a sync moves them (see [`crate::sync`]).
+//!
+//! Values are versioned JSON ([`pond_factory::state`]): a format this build does not know is
+//! refused, never half-read.
 
 use crate::scan::Identity;
-use pond_store::{StoreError, Transaction, View};
+use pond_factory::state::{self as versioned, StateError, Versioned};
+use pond_store::{Transaction, View};
 use serde::{Deserialize, Serialize};
-
-/// Version of [`FileState`]'s JSON.
-pub const STATE_FORMAT: u32 = 1;
 
 /// Whether a host file is the append-only active file or an immutable archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +61,6 @@ impl Action {
 /// The remembered state of one mirrored file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileState {
-    pub format: u32,
     /// Where the host file was last seen.
     pub host_path: String,
     pub role: Role,
@@ -99,7 +99,6 @@ impl FileState {
         txn: u64,
     ) -> Self {
         Self {
-            format: STATE_FORMAT,
             host_path: host_path.to_string(),
             role,
             dev: id.dev,
@@ -128,13 +127,9 @@ fn summary_key(factory_id: i64) -> String {
     format!("logfile:{factory_id}:summary")
 }
 
-/// Version of [`Summary`]'s JSON.
-const SUMMARY_FORMAT: u32 = 1;
-
 /// Counts the factory node keeps about its files.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Summary {
-    pub format: u32,
     /// Mirrored files whose host file is gone.
     pub gone: u64,
     /// When retention next has something to look at (Unix seconds), computed for the
@@ -146,53 +141,26 @@ pub struct Summary {
     pub retention_for: Option<u64>,
 }
 
-/// Reads a file's state value.
-pub fn parse(node: i64, value: &[u8]) -> Result<FileState, StoreError> {
-    let state: FileState = serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
-        node,
-        detail: format!("logfile state does not parse: {e}"),
-    })?;
-    if state.format != STATE_FORMAT {
-        return Err(StoreError::Corrupt {
-            node,
-            detail: format!(
-                "logfile state has format {}, this build knows {STATE_FORMAT}",
-                state.format
-            ),
-        });
-    }
-    Ok(state)
+impl Versioned for FileState {
+    const WHAT: &'static str = "logfile file state";
+    const FORMAT: u32 = 1;
 }
 
-fn encode<T: Serialize>(node: i64, value: &T) -> Result<Vec<u8>, StoreError> {
-    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt {
-        node,
-        detail: e.to_string(),
-    })
+impl Versioned for Summary {
+    const WHAT: &'static str = "logfile summary";
+    const FORMAT: u32 = 1;
+}
+
+/// Reads the state of file `node`, stored under `key` ([`state_key`] or [`gone_key`]).
+pub fn parse(node: i64, key: &str, value: &[u8]) -> Result<FileState, StateError> {
+    versioned::decode(node, key, value)
 }
 
 /// The summary of `factory_id`; counted once from the gone states when the pond has none yet.
-pub fn summary(view: &View, factory_id: i64) -> Result<Summary, StoreError> {
-    match view.state(factory_id, &summary_key(factory_id))? {
-        Some(bytes) => {
-            let summary: Summary =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    node: factory_id,
-                    detail: format!("logfile summary does not parse: {e}"),
-                })?;
-            if summary.format != SUMMARY_FORMAT {
-                return Err(StoreError::Corrupt {
-                    node: factory_id,
-                    detail: format!(
-                        "logfile summary has format {}, this build knows {SUMMARY_FORMAT}",
-                        summary.format
-                    ),
-                });
-            }
-            Ok(summary)
-        }
+pub fn summary(view: &View, factory_id: i64) -> Result<Summary, StateError> {
+    match versioned::load(view, factory_id, &summary_key(factory_id))? {
+        Some(summary) => Ok(summary),
         None => Ok(Summary {
-            format: SUMMARY_FORMAT,
             gone: view.states_with_key(&gone_key(factory_id))?.len() as u64,
             ..Summary::default()
         }),
@@ -205,8 +173,8 @@ pub fn save_live(
     factory_id: i64,
     node: i64,
     state: &FileState,
-) -> Result<(), StoreError> {
-    txn.set_state(node, &state_key(factory_id), &encode(node, state)?)
+) -> Result<(), StateError> {
+    versioned::store(txn, node, &state_key(factory_id), state)
 }
 
 /// Moves file `node` to the gone files with `state` (its host file is gone), counting it.
@@ -215,11 +183,11 @@ pub fn save_gone(
     factory_id: i64,
     node: i64,
     state: &FileState,
-) -> Result<(), StoreError> {
+) -> Result<(), StateError> {
     let mut counts = summary(txn, factory_id)?;
     let was_gone = txn.state(node, &gone_key(factory_id))?.is_some();
     txn.delete_state(node, &state_key(factory_id))?;
-    txn.set_state(node, &gone_key(factory_id), &encode(node, state)?)?;
+    versioned::store(txn, node, &gone_key(factory_id), state)?;
     if !was_gone {
         counts.gone += 1;
         // Retention had nothing to wait for: it looks again at its next chance. (Otherwise the
@@ -237,14 +205,6 @@ pub fn set_summary(
     txn: &mut Transaction,
     factory_id: i64,
     counts: &Summary,
-) -> Result<(), StoreError> {
-    let counts = Summary {
-        format: SUMMARY_FORMAT,
-        ..counts.clone()
-    };
-    txn.set_state(
-        factory_id,
-        &summary_key(factory_id),
-        &encode(factory_id, &counts)?,
-    )
+) -> Result<(), StateError> {
+    versioned::store(txn, factory_id, &summary_key(factory_id), counts)
 }

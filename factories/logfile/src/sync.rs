@@ -24,10 +24,12 @@
 //! aside to `NAME@TXN`, as a gone file always did.
 
 use crate::check::{self, ReadCounter};
-use crate::config::{OnTruncate, Source};
+use crate::config::{OnTruncate, Settings};
 use crate::scan::{HostFile, Identity};
 use crate::state::{self, Action, FileState, Role, gone_key, state_key};
 use pond_factory::progress::{Progress, ProgressReader};
+use pond_factory::state::StateError;
+pub use pond_factory::{Note, NoteLevel, Problem};
 use pond_store::{Node, NodeKind, PondPath, StoreError, Transaction, Version, View};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -40,6 +42,8 @@ use std::path::{Path, PathBuf};
 pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error(
         "{host_path}: truncated or rewritten and no archive holds its {tracked} mirrored bytes (on_truncate: fail; nothing changed)"
     )]
@@ -67,39 +71,31 @@ pub struct SyncReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<Note>,
     #[serde(skip)]
-    pub errors: Vec<String>,
+    pub errors: Vec<Problem>,
 }
 
-/// A remark about a source as a whole that is not an error, said once per run: a fresh node
-/// waiting for its base directory (`info`), or patterns that match no file (`warn`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Note {
-    pub level: NoteLevel,
-    pub text: String,
-}
+impl SyncReport {
+    /// The files that changed (every action but `unchanged`).
+    pub fn changed(&self) -> impl Iterator<Item = &FileReport> {
+        self.files.iter().filter(|f| f.action != Action::Unchanged)
+    }
 
-/// How loud a [`Note`] is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum NoteLevel {
-    Info,
-    Warn,
-}
-
-impl Note {
-    /// Logs the note at its level.
-    pub fn log(&self, node: &str) {
-        match self.level {
-            NoteLevel::Info => tracing::info!(node, "{}", self.text),
-            NoteLevel::Warn => tracing::warn!(node, "{}", self.text),
+    /// The transaction summary of `logfile COMMAND NAME`: how many files had each action
+    /// (`logfile sync casparwater: 1 appended, 1 rotated`).
+    pub fn summary(&self, command: &str, name: &str) -> String {
+        let mut counts = std::collections::BTreeMap::new();
+        for file in self.changed() {
+            *counts.entry(file.action.as_str()).or_insert(0u64) += 1;
         }
+        let counts: Vec<String> = counts.iter().map(|(a, n)| format!("{n} {a}")).collect();
+        format!("logfile {command} {name}: {}", counts.join(", "))
     }
 }
 
 /// The notes of a scan that found `host` files, with `waiting` base directories that do not
 /// exist yet, and listing problems in `unlisted` directories.
 pub fn notes(
-    source: &Source,
+    source: &Settings,
     host: &[HostFile],
     waiting: &[PathBuf],
     unlisted: usize,
@@ -172,11 +168,12 @@ enum Decision {
 fn load_tracked(
     txn: &mut Transaction,
     factory_id: i64,
-    source: &Source,
-) -> Result<Vec<Tracked>, StoreError> {
+    source: &Settings,
+) -> Result<Vec<Tracked>, SyncError> {
+    let key = state_key(factory_id);
     let mut tracked = Vec::new();
-    for (id, value) in txn.states_with_key(&state_key(factory_id))? {
-        let state = state::parse(id, &value)?;
+    for (id, value) in txn.states_with_key(&key)? {
+        let state = state::parse(id, &key, &value)?;
         if !state.present {
             state::save_gone(txn, factory_id, id, &state)?;
             continue;
@@ -205,7 +202,7 @@ fn relative_name(base: &PondPath, path: &PondPath) -> String {
 pub fn sync(
     txn: &mut Transaction,
     factory_id: i64,
-    source: &Source,
+    source: &Settings,
     dry_run: bool,
 ) -> Result<SyncReport, SyncError> {
     let (host, mut scan_errors) = crate::scan::scan(source);
@@ -219,7 +216,7 @@ pub fn sync(
         Vec::new()
     };
     let notes = notes(source, &host, &waiting, scan_errors.len());
-    let mut errors: Vec<String> = scan_errors.iter().map(|(_, e)| e.clone()).collect();
+    let mut errors: Vec<Problem> = scan_errors.iter().map(|(_, e)| e.clone()).collect();
     let unlisted: Vec<&Path> = scan_errors.iter().map(|(dir, _)| dir.as_path()).collect();
     let mut counter = ReadCounter::default();
     let mut opened = Opener::new(&host);
@@ -416,7 +413,7 @@ pub fn sync(
 
 /// Takes the "cannot list" errors of base directories that do not exist out of `scan_errors`
 /// and returns those directories: for a node that mirrors nothing yet they mean "not yet".
-pub fn waiting_bases(source: &Source, scan_errors: &mut Vec<(PathBuf, String)>) -> Vec<PathBuf> {
+pub fn waiting_bases(source: &Settings, scan_errors: &mut Vec<(PathBuf, Problem)>) -> Vec<PathBuf> {
     let mut waiting = Vec::new();
     scan_errors.retain(|(dir, _)| {
         let missing_base = std::iter::once(&source.active)
@@ -435,7 +432,7 @@ fn matches(
     view: &View,
     file: &Tracked,
     handle: &File,
-    source: &Source,
+    source: &Settings,
     seed: u64,
     counter: &mut ReadCounter,
 ) -> Result<bool, StoreError> {
@@ -479,7 +476,7 @@ impl<'h> Opener<'h> {
 
     /// The open file, or `None` (with the reason in `errors`, once) when it cannot be read or
     /// is no longer the file that was listed. A file opened again is checked again.
-    fn get(&mut self, h: usize, errors: &mut Vec<String>) -> Option<&File> {
+    fn get(&mut self, h: usize, errors: &mut Vec<Problem>) -> Option<&File> {
         if self.failed.contains(&h) {
             return None;
         }
@@ -499,7 +496,7 @@ impl<'h> Opener<'h> {
         self.open.get(&h)
     }
 
-    fn open_checked(&self, h: usize, errors: &mut Vec<String>) -> Option<File> {
+    fn open_checked(&self, h: usize, errors: &mut Vec<Problem>) -> Option<File> {
         let host = &self.host[h];
         match File::open(&host.path) {
             Ok(file) => match file.metadata() {
@@ -509,7 +506,10 @@ impl<'h> Opener<'h> {
                     None
                 }
                 Err(e) => {
-                    errors.push(format!("{}: cannot stat: {e}", host.path.display()));
+                    errors.push(Problem::new(
+                        host.path.display(),
+                        format!("cannot stat: {e}"),
+                    ));
                     None
                 }
             },
@@ -518,7 +518,10 @@ impl<'h> Opener<'h> {
                 None
             }
             Err(e) => {
-                errors.push(format!("{}: cannot read: {e}", host.path.display()));
+                errors.push(Problem::new(
+                    host.path.display(),
+                    format!("cannot read: {e}"),
+                ));
                 None
             }
         }
@@ -534,10 +537,10 @@ fn unix_seconds(at: std::time::SystemTime) -> i64 {
 /// Carries out the decisions inside the transaction.
 struct Apply<'a> {
     txn: &'a mut Transaction,
-    source: &'a Source,
+    source: &'a Settings,
     factory_id: i64,
     host: &'a [HostFile],
-    errors: Vec<String>,
+    errors: Vec<Problem>,
     reports: Vec<FileReport>,
     bytes_written: u64,
     counter: ReadCounter,
@@ -690,20 +693,23 @@ impl Apply<'_> {
         for &h in new_files {
             let host = &self.host[h];
             if target.contains(&host.name) {
-                self.errors.push(format!(
-                    "{}: its mirrored name {:?} is taken by another mirrored file that is still on the host",
+                self.errors.push(Problem::new(
                     host.path.display(),
-                    host.name
+                    format!(
+                        "its mirrored name {:?} is taken by another mirrored file that is still on the host",
+                        host.name
+                    ),
                 ));
                 continue;
             }
             let path = self.path_of(&host.name)?;
             if let Some(existing) = self.txn.lookup(&path)? {
-                self.errors.push(format!(
-                    "{}: pond path {} is already used by node {} that this source does not track",
+                self.errors.push(Problem::new(
                     host.path.display(),
-                    path,
-                    existing.id
+                    format!(
+                        "pond path {path} is already used by node {} that this source does not track",
+                        existing.id
+                    ),
                 ));
                 continue;
             }
@@ -795,15 +801,17 @@ impl Apply<'_> {
                 Ok(None)
             }
             Err(StoreError::Source(e)) => {
-                self.errors
-                    .push(format!("{}: read failed: {e}", host.path.display()));
+                self.errors.push(Problem::new(
+                    host.path.display(),
+                    format!("read failed: {e}"),
+                ));
                 Ok(None)
             }
             Err(e) => Err(e),
         }
     }
 
-    fn save_state(&mut self, node: i64, state: &FileState) -> Result<(), StoreError> {
+    fn save_state(&mut self, node: i64, state: &FileState) -> Result<(), StateError> {
         state::save_live(self.txn, self.factory_id, node, state)
     }
 

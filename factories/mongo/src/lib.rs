@@ -20,7 +20,8 @@ pub mod sync;
 
 use config::{Config, Settings};
 use pond_factory::{
-    BoxError, ConfigError, Mode, NodeStatus, RunContext, RunOutcome, Stage, StageEnv, TypedFactory,
+    BoxError, CommitCtx, ConfigError, NodeStatus, ReadCtx, RunOutcome, RunResult, Stage, StageEnv,
+    Task, TypedFactory, WriteCtx,
 };
 use serde::Serialize;
 
@@ -57,79 +58,66 @@ pub enum Command {
 
 impl TypedFactory for Mongo {
     type Config = Config;
+    type Settings = Settings;
     type Command = Command;
     const NAME: &'static str = "mongo";
     const DESCRIPTION: &'static str =
         "store each new JSON line of pond files in MongoDB, exactly once";
 
-    fn check(config: &Config, source_name: &str) -> Result<(), ConfigError> {
-        Settings::from_config(config, source_name).map(|_| ())
+    fn settings(config: Config, source_name: &str) -> Result<Settings, ConfigError> {
+        Settings::from_config(&config, source_name)
+    }
+
+    fn task(command: Command) -> Task<Settings> {
+        match command {
+            Command::Sync { dry_run, json } => Task::commits("sync", move |settings, ctx| {
+                run_sync(ctx, settings, dry_run, json)
+            })
+            .json(json)
+            .dry_run(dry_run),
+            Command::Status { json } => Task::read("status", move |settings, ctx| {
+                run_status(ctx, settings, json)
+            })
+            .json(json),
+            Command::Reset { path, offset } => {
+                Task::write("reset", move |_, ctx| run_reset(ctx, &path, offset))
+            }
+        }
     }
 
     fn as_downstream(json: bool, dry_run: bool) -> Option<Command> {
         Some(Command::Sync { dry_run, json })
     }
 
-    fn dry_run(command: &Command) -> bool {
-        matches!(command, Command::Sync { dry_run: true, .. })
-    }
-
     fn stage(
-        config: &Config,
-        command: &Command,
+        settings: &Settings,
         node: &pond_store::Node,
         env: &StageEnv,
     ) -> Option<Result<Box<dyn Stage>, BoxError>> {
-        if !matches!(command, Command::Sync { dry_run: false, .. }) {
-            return None;
-        }
-        let path = node.path.to_string();
-        Some(
-            Settings::from_config(config, &path)
-                .map(|settings| {
-                    Box::new(stage::MongoStage::new(&settings, &path, env)) as Box<dyn Stage>
-                })
-                .map_err(BoxError::from),
-        )
-    }
-
-    fn mode(command: &Command) -> Mode {
-        match command {
-            Command::Sync { .. } => Mode::Commits,
-            Command::Status { .. } => Mode::Read,
-            Command::Reset { .. } => Mode::Write,
-        }
+        let stage = stage::MongoStage::new(settings, &node.path.to_string(), env);
+        Some(Ok(Box::new(stage)))
     }
 
     fn unsent(
+        settings: &Settings,
         view: &pond_store::View,
         node: &pond_store::Node,
-        config: &Config,
         files: &[pond_store::Node],
     ) -> Result<Vec<bool>, BoxError> {
-        let settings = Settings::from_config(config, &node.path.to_string())?;
-        Ok(sync::unsent(view, node, &settings, files)?)
-    }
-
-    fn json(command: &Command) -> bool {
-        matches!(
-            command,
-            Command::Sync { json: true, .. } | Command::Status { json: true }
-        )
+        Ok(sync::unsent(view, node, settings, files)?)
     }
 
     /// Lag: pond bytes past the cursors; the last error recorded on a cursor. Looks at the
     /// files a run would (unsent or changed), not at every file of the glob; `files` counts
     /// those.
     fn status(
+        settings: &Settings,
         view: &pond_store::View,
         node: &pond_store::Node,
-        config: &Config,
     ) -> Result<NodeStatus, BoxError> {
-        let settings = Settings::from_config(config, &node.path.to_string())?;
-        let (positions, _) = sync::live_positions(view, node, &settings)?;
+        let (positions, _) = sync::live_positions(view, node, settings)?;
         Ok(NodeStatus {
-            lag_bytes: Some(positions.iter().map(sync::Position::lag).sum()),
+            lag_bytes: Some(sync::lag_of(&positions)),
             files: Some(positions.len() as u64),
             last_error: positions.iter().find_map(|p| {
                 p.cursor
@@ -140,36 +128,11 @@ impl TypedFactory for Mongo {
             note: None,
         })
     }
-
-    fn run(
-        ctx: &mut RunContext<'_>,
-        config: &Config,
-        command: Command,
-    ) -> Result<RunOutcome, BoxError> {
-        let settings = Settings::from_config(config, &ctx.node.path.to_string())?;
-        match command {
-            Command::Sync { dry_run, json } => run_sync(ctx, &settings, dry_run, json),
-            Command::Status { json } => run_status(ctx, &settings, json),
-            Command::Reset { path, offset } => run_reset(ctx, &path, offset),
-        }
-    }
 }
 
-fn run_sync(
-    ctx: &mut RunContext<'_>,
-    settings: &Settings,
-    dry_run: bool,
-    json: bool,
-) -> Result<RunOutcome, BoxError> {
-    let node = ctx.node.clone();
-    let committer = ctx
-        .access
-        .committer()
-        .ok_or("sync commits its own transactions")?;
-    let report = sync::sync(committer, &node, settings, dry_run)?;
-    if json {
-        ctx.write_json(&report)?;
-    } else {
+fn run_sync(ctx: CommitCtx<'_>, settings: &Settings, dry_run: bool, json: bool) -> RunResult {
+    let report = sync::sync(ctx.pond, ctx.node, settings, dry_run)?;
+    if !json {
         writeln!(
             ctx.out,
             "{}{}.{}: {} inserted, {} duplicates, {} dead-lettered, {} retries; {} file(s), {} bytes behind",
@@ -181,25 +144,15 @@ fn run_sync(
             report.dead_lettered,
             report.retries,
             report.files.len(),
-            report
-                .files
-                .iter()
-                .map(|f| f.size.saturating_sub(f.cursor))
-                .sum::<u64>()
+            report.behind()
         )?;
     }
     Ok(RunOutcome {
-        summary: format!(
-            "mongo sync {}.{}: {} inserted, {} duplicates, {} dead-lettered",
-            settings.database,
-            settings.collection,
-            report.inserted,
-            report.duplicates,
-            report.dead_lettered
-        ),
+        summary: report.summary(settings),
         discard: dry_run,
+        report: json.then(|| serde_json::to_value(&report)).transpose()?,
         errors: report.errors,
-        pending: false,
+        ..RunOutcome::default()
     })
 }
 
@@ -212,13 +165,8 @@ struct StatusRow {
     last_error: Option<String>,
 }
 
-fn run_status(
-    ctx: &mut RunContext<'_>,
-    settings: &Settings,
-    json: bool,
-) -> Result<RunOutcome, BoxError> {
-    let view = ctx.access.view()?;
-    let rows: Vec<StatusRow> = sync::all_positions(view, ctx.node, settings)?
+fn run_status(ctx: ReadCtx<'_>, settings: &Settings, json: bool) -> RunResult {
+    let rows: Vec<StatusRow> = sync::all_positions(ctx.pond, ctx.node, settings)?
         .into_iter()
         .map(|p| StatusRow {
             path: p.file.path.to_string(),
@@ -229,33 +177,32 @@ fn run_status(
         })
         .collect();
     if json {
-        ctx.write_json(&serde_json::json!({ "files": rows }))?;
-    } else {
+        return Ok(RunOutcome {
+            report: Some(serde_json::json!({ "files": rows })),
+            ..RunOutcome::default()
+        });
+    }
+    writeln!(
+        ctx.out,
+        "{:>14} {:>14} {:>12}  path",
+        "size", "cursor", "lag"
+    )?;
+    for row in &rows {
         writeln!(
             ctx.out,
-            "{:>14} {:>14} {:>12}  path",
-            "size", "cursor", "lag"
+            "{:>14} {:>14} {:>12}  {}",
+            row.size, row.cursor, row.lag, row.path
         )?;
-        for row in &rows {
-            writeln!(
-                ctx.out,
-                "{:>14} {:>14} {:>12}  {}",
-                row.size, row.cursor, row.lag, row.path
-            )?;
-            if let Some(error) = &row.last_error {
-                writeln!(ctx.out, "{:>43}  last error: {error}", "")?;
-            }
+        if let Some(error) = &row.last_error {
+            writeln!(ctx.out, "{:>43}  last error: {error}", "")?;
         }
     }
     Ok(RunOutcome::default())
 }
 
-fn run_reset(ctx: &mut RunContext<'_>, path: &str, offset: u64) -> Result<RunOutcome, BoxError> {
+fn run_reset(ctx: WriteCtx<'_>, path: &str, offset: u64) -> RunResult {
     let factory_id = ctx.node.id;
-    let txn = ctx
-        .access
-        .txn()
-        .ok_or("reset needs the write transaction")?;
+    let txn = ctx.pond;
     let path = pond_store::PondPath::parse(path)?;
     let node = txn.resolve_file(&path)?;
     let size = txn.file_len(node.id)?;
@@ -270,7 +217,6 @@ fn run_reset(ctx: &mut RunContext<'_>, path: &str, offset: u64) -> Result<RunOut
         factory_id,
         node.id,
         &sync::Cursor {
-            format: 1,
             offset,
             ..sync::Cursor::default()
         },
@@ -281,8 +227,7 @@ fn run_reset(ctx: &mut RunContext<'_>, path: &str, offset: u64) -> Result<RunOut
         ctx.out,
         "{path}: cursor set to {offset}; the next sync re-sends from there"
     )?;
-    Ok(RunOutcome {
-        summary: format!("mongo reset {path} to {offset}"),
-        ..RunOutcome::default()
-    })
+    Ok(RunOutcome::summary(format!(
+        "mongo reset {path} to {offset}"
+    )))
 }

@@ -12,8 +12,8 @@
 
 use crate::config::Settings;
 use crate::sink::Stats;
-use crate::sync::{Observer, Pipeline, RunOptions};
-use pond_factory::{BoxError, RunContext, RunOutcome, Stage, StageEnv, StopSignal};
+use crate::sync::{Counts, Observer, Pipeline, RunOptions, SyncError};
+use pond_factory::{CommitCtx, RunOutcome, RunResult, Stage, StageEnv, StopSignal};
 use pond_metrics::{Counter, Gauge, LATENCY_BUCKETS};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -106,12 +106,9 @@ impl MongoStage {
 }
 
 impl Stage for MongoStage {
-    fn step(&mut self, ctx: &mut RunContext<'_>) -> Result<RunOutcome, BoxError> {
-        let node = ctx.node.clone();
-        let committer = ctx
-            .access
-            .committer()
-            .ok_or("a mongo stage run commits its own transactions")?;
+    fn step(&mut self, ctx: CommitCtx<'_>) -> RunResult {
+        let node = ctx.node;
+        let committer = ctx.pond;
         let stats = Arc::new(Stats::default());
         let stop = self.stop.clone();
         let pipeline = match &mut self.pipeline {
@@ -121,7 +118,7 @@ impl Stage for MongoStage {
         let report = pipeline.and_then(|pipeline| {
             pipeline.sync(
                 committer,
-                &node,
+                node,
                 &stats,
                 &RunOptions {
                     stop: &|| stop.requested(),
@@ -134,11 +131,10 @@ impl Stage for MongoStage {
                 },
             )
         });
-        self.inserted.inc_by(stats.inserted.load(Ordering::Relaxed));
-        self.duplicates
-            .inc_by(stats.duplicates.load(Ordering::Relaxed));
-        self.dead_lettered
-            .inc_by(stats.dead_lettered.load(Ordering::Relaxed));
+        let counts = Counts::of(&stats);
+        self.inserted.inc_by(counts.inserted);
+        self.duplicates.inc_by(counts.duplicates);
+        self.dead_lettered.inc_by(counts.dead_lettered);
         self.retries.inc_by(stats.retries.load(Ordering::Relaxed));
         let report = match report {
             Ok(report) => report,
@@ -146,18 +142,15 @@ impl Stage for MongoStage {
                 // An outage shows as lag (a successful run computes it from its report).
                 if let Ok(behind) = committer
                     .snapshot()
-                    .and_then(|view| crate::sync::lag(&view, &node, &self.settings))
+                    .map_err(SyncError::from)
+                    .and_then(|view| crate::sync::lag(&view, node, &self.settings))
                 {
                     self.lag_bytes.set(behind as f64);
                 }
                 return Err(e.into());
             }
         };
-        let behind: u64 = report
-            .files
-            .iter()
-            .map(|f| f.size.saturating_sub(f.cursor))
-            .sum();
+        let behind = report.behind();
         self.lag_bytes.set(behind as f64);
         let newest = self.observer.newest_acked_ms.load(Ordering::Relaxed);
         let lag = if behind == 0 || newest == i64::MIN {
@@ -170,17 +163,10 @@ impl Stage for MongoStage {
         };
         self.lag_seconds.set(lag);
         Ok(RunOutcome {
-            summary: format!(
-                "mongo {}.{}: {} inserted, {} duplicates, {} dead-lettered",
-                self.settings.database,
-                self.settings.collection,
-                report.inserted,
-                report.duplicates,
-                report.dead_lettered
-            ),
-            discard: false,
+            summary: report.summary(&self.settings),
             errors: report.errors,
             pending: report.more,
+            ..RunOutcome::default()
         })
     }
 

@@ -26,7 +26,8 @@ use crate::lines::{Item, LineSplitter, MAX_LINE};
 use crate::sink::{
     Batch, DEAD_LETTER_RAW, Origin, Sink, SinkError, SourceFile, Stats, dead_letter,
 };
-use pond_factory::{BoxError, Committer};
+use pond_factory::state::{self as versioned, StateError, Versioned};
+use pond_factory::{BoxError, Committer, Problem};
 use pond_metrics::{Counter, Histogram};
 use pond_store::{Node, NodeKind, StoreError, Transaction, View};
 use serde::{Deserialize, Serialize};
@@ -37,17 +38,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-/// Version of [`Cursor`]'s JSON.
-const CURSOR_FORMAT: u32 = 1;
-/// Version of [`Mark`]'s JSON.
-const MARK_FORMAT: u32 = 1;
 /// How often a long run records the cursors it has so far.
 pub const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
 
 /// What is remembered per source file: the offset after the last stored line.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Cursor {
-    pub format: u32,
     pub offset: u64,
     #[serde(default)]
     pub last_error: Option<String>,
@@ -57,39 +53,24 @@ pub struct Cursor {
     pub long_line_scanned: Option<u64>,
 }
 
+impl Versioned for Cursor {
+    const WHAT: &'static str = "mongo cursor";
+    const FORMAT: u32 = 1;
+}
+
 /// The node-state key of the factory node `factory_id`.
 pub fn cursor_key(factory_id: i64) -> String {
     format!("mongo:{factory_id}")
 }
 
 /// Reads the cursor of file `node`.
-pub fn load_cursor(view: &View, factory_id: i64, node: i64) -> Result<Cursor, StoreError> {
-    match view.state(node, &cursor_key(factory_id))? {
-        None => Ok(Cursor::default()),
-        Some(bytes) => {
-            let cursor: Cursor =
-                serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-                    node,
-                    detail: format!("mongo cursor does not parse: {e}"),
-                })?;
-            if cursor.format != CURSOR_FORMAT {
-                return Err(StoreError::Corrupt {
-                    node,
-                    detail: format!(
-                        "mongo cursor has format {}, this build knows {CURSOR_FORMAT}",
-                        cursor.format
-                    ),
-                });
-            }
-            Ok(cursor)
-        }
-    }
+pub fn load_cursor(view: &View, factory_id: i64, node: i64) -> Result<Cursor, StateError> {
+    Ok(versioned::load(view, node, &cursor_key(factory_id))?.unwrap_or_default())
 }
 
 /// Where the node stands in its source as a whole: what its runs must look at.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Mark {
-    pub format: u32,
     /// The last transaction of the snapshot the last finished run read: files changed after it
     /// are looked at again.
     pub through_txn: u64,
@@ -100,46 +81,27 @@ pub struct Mark {
     pub open: Vec<i64>,
 }
 
+impl Versioned for Mark {
+    const WHAT: &'static str = "mongo mark";
+    const FORMAT: u32 = 1;
+}
+
 fn mark_key(factory_id: i64) -> String {
     format!("mongo:{factory_id}:mark")
 }
 
-/// The mark of factory node `factory_id`, if it has a usable one.
-pub fn load_mark(view: &View, factory_id: i64) -> Result<Option<Mark>, StoreError> {
-    let Some(bytes) = view.state(factory_id, &mark_key(factory_id))? else {
-        return Ok(None);
-    };
-    let mark: Mark = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
-        node: factory_id,
-        detail: format!("mongo mark does not parse: {e}"),
-    })?;
-    if mark.format != MARK_FORMAT {
-        return Err(StoreError::Corrupt {
-            node: factory_id,
-            detail: format!(
-                "mongo mark has format {}, this build knows {MARK_FORMAT}",
-                mark.format
-            ),
-        });
-    }
-    Ok(Some(mark))
+/// The mark of factory node `factory_id`, if it has one.
+pub fn load_mark(view: &View, factory_id: i64) -> Result<Option<Mark>, StateError> {
+    versioned::load(view, factory_id, &mark_key(factory_id))
 }
 
 /// Writes the mark of factory node `factory_id`.
-pub fn save_mark(txn: &mut Transaction, factory_id: i64, mark: &Mark) -> Result<(), StoreError> {
-    let mark = Mark {
-        format: MARK_FORMAT,
-        ..mark.clone()
-    };
-    let bytes = serde_json::to_vec(&mark).map_err(|e| StoreError::Corrupt {
-        node: factory_id,
-        detail: e.to_string(),
-    })?;
-    txn.set_state(factory_id, &mark_key(factory_id), &bytes)
+pub fn save_mark(txn: &mut Transaction, factory_id: i64, mark: &Mark) -> Result<(), StateError> {
+    versioned::store(txn, factory_id, &mark_key(factory_id), mark)
 }
 
 /// Adds file `file` to the files a run must read (after its cursor moved back).
-pub fn reopen(txn: &mut Transaction, factory_id: i64, file: i64) -> Result<(), StoreError> {
+pub fn reopen(txn: &mut Transaction, factory_id: i64, file: i64) -> Result<(), StateError> {
     if let Some(mut mark) = load_mark(txn, factory_id)?
         && let Err(at) = mark.open.binary_search(&file)
     {
@@ -155,16 +117,8 @@ pub fn save_cursor(
     factory_id: i64,
     node: i64,
     cursor: &Cursor,
-) -> Result<(), StoreError> {
-    let cursor = Cursor {
-        format: CURSOR_FORMAT,
-        ..cursor.clone()
-    };
-    let bytes = serde_json::to_vec(&cursor).map_err(|e| StoreError::Corrupt {
-        node,
-        detail: e.to_string(),
-    })?;
-    txn.set_state(node, &cursor_key(factory_id), &bytes)
+) -> Result<(), StateError> {
+    versioned::store(txn, node, &cursor_key(factory_id), cursor)
 }
 
 /// Why a sync failed as a whole.
@@ -172,6 +126,14 @@ pub fn save_cursor(
 pub enum SyncError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("reading {path} from the pond: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error("starting the async runtime: {0}")]
@@ -198,7 +160,7 @@ pub struct SyncReport {
     pub dry_run: bool,
     pub files: Vec<FileReport>,
     #[serde(skip)]
-    pub errors: Vec<String>,
+    pub errors: Vec<Problem>,
     /// Reading stopped at the work budget with lines left.
     #[serde(skip)]
     pub more: bool,
@@ -230,7 +192,7 @@ pub fn all_positions(
     view: &View,
     node: &Node,
     settings: &Settings,
-) -> Result<Vec<Position>, StoreError> {
+) -> Result<Vec<Position>, SyncError> {
     positions_of(view, node.id, source_files(view, settings)?)
 }
 
@@ -241,7 +203,7 @@ pub fn live_positions(
     view: &View,
     node: &Node,
     settings: &Settings,
-) -> Result<(Vec<Position>, Option<Mark>), StoreError> {
+) -> Result<(Vec<Position>, Option<Mark>), SyncError> {
     let config_txn = view.factory_node(node)?.updated_txn;
     let mark = load_mark(view, node.id)?.filter(|m| m.config_txn == config_txn);
     let Some(mark) = mark else {
@@ -279,7 +241,7 @@ fn positions_of(
     view: &View,
     factory_id: i64,
     files: Vec<Node>,
-) -> Result<Vec<Position>, StoreError> {
+) -> Result<Vec<Position>, SyncError> {
     files
         .into_iter()
         .map(|file| {
@@ -293,12 +255,13 @@ fn positions_of(
 }
 
 /// Bytes of the source files past their cursors.
-pub fn lag(view: &View, node: &Node, settings: &Settings) -> Result<u64, StoreError> {
-    Ok(live_positions(view, node, settings)?
-        .0
-        .iter()
-        .map(Position::lag)
-        .sum())
+pub fn lag(view: &View, node: &Node, settings: &Settings) -> Result<u64, SyncError> {
+    Ok(lag_of(&live_positions(view, node, settings)?.0))
+}
+
+/// Bytes of `positions` past their cursors.
+pub fn lag_of(positions: &[Position]) -> u64 {
+    positions.iter().map(Position::lag).sum()
 }
 
 /// Which of `files` node `node` has not read to the end (files outside its glob: none).
@@ -307,7 +270,7 @@ pub fn unsent(
     node: &Node,
     settings: &Settings,
     files: &[Node],
-) -> Result<Vec<bool>, StoreError> {
+) -> Result<Vec<bool>, SyncError> {
     files
         .iter()
         .map(|file| {
@@ -443,317 +406,475 @@ impl Pipeline {
         options: &RunOptions<'_>,
     ) -> Result<SyncReport, SyncError> {
         let settings = &self.settings;
-        let factory_id = node.id;
         let dry_run = self.sink.is_none();
-        let (stop, grace, budget, observer) = (
-            options.stop,
-            options.grace,
-            options.budget,
-            options.observer,
-        );
         let snapshot = committer.snapshot()?;
         let through_txn = snapshot.last_txn()?;
         let config_txn = snapshot.factory_node(node)?.updated_txn;
         let instance = snapshot.instance_id()?;
         let (positions, _) = live_positions(&snapshot, node, settings)?;
-        let sizes: Vec<u64> = positions.iter().map(|p| p.size).collect();
-        let mut files = Vec::with_capacity(positions.len());
-        let mut progress = Vec::with_capacity(positions.len());
-        let mut stored = Vec::with_capacity(positions.len());
+        let mut files = Files::new(positions);
+        let mut run = Reading {
+            factory_id: node.id,
+            snapshot: &snapshot,
+            instance: instance.as_deref(),
+            options,
+            stats,
+            read_bytes: 0,
+            more: false,
+            last_checkpoint: std::time::Instant::now(),
+            display: pond_factory::progress::Progress::new(
+                format!("{}.{}: sending", settings.database, settings.collection),
+                files.behind(),
+            ),
+            checkpoint_summary: format!(
+                "mongo {}.{}: cursors (checkpoint)",
+                settings.database, settings.collection
+            ),
+        };
+        self.runtime
+            .block_on(self.read(&mut run, committer, &mut files))?;
+        let (more, read_bytes) = (run.more, run.read_bytes);
+        drop(run);
+        drop(snapshot);
+        let errors = files.problems(more, read_bytes);
+        let counts = Counts::of(stats);
+        if !dry_run {
+            let mark = Mark {
+                through_txn,
+                config_txn,
+                open: files.open(),
+            };
+            let summary = counts.summary(settings);
+            record(committer, node.id, &mut files, Some(mark), &summary)?;
+        }
+        Ok(SyncReport {
+            inserted: counts.inserted,
+            duplicates: counts.duplicates,
+            dead_lettered: counts.dead_lettered,
+            retries: stats.retries.load(Ordering::Relaxed),
+            dry_run,
+            files: files.report(dry_run),
+            errors,
+            more,
+        })
+    }
+
+    /// Reads every file of `files` from its cursor and sends its lines, then waits for the
+    /// batches in flight (see [`Pipeline::sync`]).
+    async fn read(
+        &self,
+        run: &mut Reading<'_>,
+        committer: &mut Committer,
+        files: &mut Files,
+    ) -> Result<(), SyncError> {
+        let (ack_tx, acks) = tokio::sync::mpsc::unbounded_channel::<Ack>();
+        let mut flight = InFlight {
+            writer: Writer {
+                sink: self.sink.clone(),
+                slots: Arc::new(tokio::sync::Semaphore::new(self.settings.max_in_flight)),
+                acks: ack_tx,
+                stats: run.stats.clone(),
+                observer: run.options.observer,
+            },
+            acks,
+            failed: false,
+        };
+        for fi in 0..files.nodes.len() {
+            let halt = self
+                .read_file(run, committer, files, fi, &mut flight)
+                .await?;
+            if halt || flight.failed {
+                break;
+            }
+        }
+        let InFlight {
+            writer,
+            mut acks,
+            mut failed,
+        } = flight;
+        drop(writer);
+        run.display.finish();
+        // Wait for the batches in flight; once a stop is requested (before or during this
+        // wait), give them `grace` at most.
+        let grace = run.options.grace;
+        let mut stop_seen: Option<std::time::Instant> = None;
+        loop {
+            match tokio::time::timeout(Duration::from_millis(100), acks.recv()).await {
+                Ok(Some(ack)) => {
+                    handle_ack(ack, &mut files.progress, &mut failed, run.options.observer)
+                }
+                Ok(None) => break,
+                Err(_) => {}
+            }
+            if (run.options.stop)()
+                && stop_seen
+                    .get_or_insert_with(std::time::Instant::now)
+                    .elapsed()
+                    >= grace
+            {
+                tracing::warn!(
+                    "in-flight batches not acknowledged within the {grace:?} grace period; \
+                     their lines stay behind the cursor and are sent again on the next start"
+                );
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads file `fi` from its cursor (or from where a long line's scan stopped), sending its
+    /// lines in batches. Returns whether reading must stop (a stop request, or the budget);
+    /// a failed write sets `flight.failed` (the caller stops too).
+    async fn read_file(
+        &self,
+        run: &mut Reading<'_>,
+        committer: &mut Committer,
+        files: &mut Files,
+        fi: usize,
+        flight: &mut InFlight<'_>,
+    ) -> Result<bool, SyncError> {
+        let writer = &flight.writer;
+        let settings = &self.settings;
+        let observer = run.options.observer;
+        let size = files.sizes[fi];
+        // A line too long to keep, scanned by an earlier run: go on from there.
+        let cursor = files.progress[fi].cursor;
+        let resume = files.progress[fi]
+            .scanning
+            .filter(|&(line, scanned)| line == cursor && scanned > line);
+        let start = resume.map_or(cursor, |(_, scanned)| scanned);
+        if start >= size {
+            return Ok(false);
+        }
+        let file = &SourceFile::new(
+            files.nodes[fi].id,
+            files.nodes[fi].path.to_string(),
+            run.instance,
+        );
+        let mut reader = run.snapshot.read_range(file.node, start, size)?;
+        let mut lines = match resume {
+            Some((line, scanned)) => LineSplitter::resume(
+                line,
+                scanned,
+                run.snapshot
+                    .read_bytes(file.node, line, line + DEAD_LETTER_RAW as u64)?,
+            ),
+            None => LineSplitter::new(start),
+        };
+        let time_field = observer.and(entry_time_field(&settings.format));
+        let mut batch = new_batch(settings.batch_size);
+        let mut entry_ms = Vec::new();
+        let mut buf = vec![0u8; 1 << 20];
+        let mut halt = false;
+        loop {
+            let n = reader.read(&mut buf).map_err(|source| SyncError::Read {
+                path: file.pond_path.clone(),
+                source,
+            })?;
+            if n == 0 {
+                break;
+            }
+            run.display.add(n as u64);
+            run.read_bytes += n as u64;
+            lines.push(&buf[..n]);
+            while let Some(item) = lines.next_item() {
+                let end = match item {
+                    Item::Line(offset, line) => {
+                        let docs_before = batch.docs.len();
+                        add_line(settings, file, offset, line, &mut batch);
+                        if let Some(field) = time_field {
+                            entry_ms.extend(
+                                batch.docs[docs_before..]
+                                    .iter()
+                                    .filter_map(|doc| doc.get_datetime(field).ok())
+                                    .map(|time| time.timestamp_millis()),
+                            );
+                        }
+                        offset + line.len() as u64 + 1
+                    }
+                    Item::TooLong { offset, len, head } => {
+                        add_too_long(file, offset, len, &head, &mut batch);
+                        offset + len + 1
+                    }
+                };
+                if batch.docs.len() + batch.dead.len() >= settings.batch_size {
+                    let full = std::mem::replace(&mut batch, new_batch(settings.batch_size));
+                    let times = std::mem::take(&mut entry_ms);
+                    writer
+                        .send(fi, end, full, times, &mut files.progress[fi], file)
+                        .await;
+                }
+                while let Ok(ack) = flight.acks.try_recv() {
+                    handle_ack(ack, &mut files.progress, &mut flight.failed, observer);
+                }
+                if flight.failed {
+                    return Ok(true);
+                }
+            }
+            if writer.sink.is_some() && run.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                run.last_checkpoint = std::time::Instant::now();
+                record(
+                    committer,
+                    run.factory_id,
+                    files,
+                    None,
+                    &run.checkpoint_summary,
+                )?;
+            }
+            // Checked per chunk read, not per batch: lines that make no documents (empty
+            // `events` blocks) never fill a batch.
+            if (run.options.stop)() {
+                halt = true;
+                break;
+            }
+            if run.options.budget.is_some_and(|b| {
+                run.read_bytes >= b.bytes || std::time::Instant::now() >= b.deadline
+            }) {
+                run.more = true;
+                halt = true;
+                break;
+            }
+        }
+        if let Some(observer) = observer {
+            observer.lines_read.inc_by(lines.count);
+        }
+        let progress = &mut files.progress[fi];
+        progress.scanning = lines.scanning();
+        if !batch.docs.is_empty() || !batch.dead.is_empty() {
+            writer
+                .send(fi, lines.consumed(), batch, entry_ms, progress, file)
+                .await;
+        } else if lines.consumed() > progress.cursor && progress.next_seq == progress.next_ack {
+            // Only lines that produced nothing (an empty `events` block): nothing to wait for.
+            progress.cursor = lines.consumed();
+        }
+        Ok(halt)
+    }
+}
+
+/// The batches of one [`Pipeline::sync`] in flight: the writer, the acknowledgements coming
+/// back, and whether a write failed.
+struct InFlight<'o> {
+    writer: Writer<'o>,
+    acks: tokio::sync::mpsc::UnboundedReceiver<Ack>,
+    failed: bool,
+}
+
+/// What one [`Pipeline::sync`] carries while it reads.
+struct Reading<'r> {
+    factory_id: i64,
+    snapshot: &'r View,
+    instance: Option<&'r str>,
+    options: &'r RunOptions<'r>,
+    stats: &'r Arc<Stats>,
+    /// Source bytes read so far.
+    read_bytes: u64,
+    /// Reading stopped at the budget with lines left.
+    more: bool,
+    last_checkpoint: std::time::Instant,
+    display: pond_factory::progress::Progress,
+    checkpoint_summary: String,
+}
+
+/// Applies one acknowledgement: the file's cursor moves over the contiguous acknowledged
+/// prefix, or the file is marked failed with the error.
+fn handle_ack(
+    (fi, seq, end, newest, result): Ack,
+    progress: &mut [Progress],
+    failed: &mut bool,
+    observer: Option<&Observer>,
+) {
+    match result {
+        Ok(()) => {
+            progress[fi].ack(seq, end);
+            if let (Some(observer), Some(newest)) = (observer, newest) {
+                observer
+                    .newest_acked_ms
+                    .fetch_max(newest, Ordering::Relaxed);
+            }
+        }
+        Err(e) => {
+            progress[fi].error = Some(e.to_string());
+            progress[fi].failed = true;
+            *failed = true;
+        }
+    }
+}
+
+/// The files one [`Pipeline::sync`] looks at, and where it stands in each.
+struct Files {
+    nodes: Vec<Node>,
+    sizes: Vec<u64>,
+    progress: Vec<Progress>,
+    /// The cursors as last recorded in the pond.
+    stored: Vec<Cursor>,
+    /// Each file's cursor and long-line scan when the run started.
+    starting: Vec<(u64, Option<(u64, u64)>)>,
+}
+
+impl Files {
+    fn new(positions: Vec<Position>) -> Self {
+        let mut files = Files {
+            nodes: Vec::with_capacity(positions.len()),
+            sizes: Vec::with_capacity(positions.len()),
+            progress: Vec::with_capacity(positions.len()),
+            stored: Vec::with_capacity(positions.len()),
+            starting: Vec::with_capacity(positions.len()),
+        };
         for position in positions {
-            progress.push(Progress {
+            let scanning = position
+                .cursor
+                .long_line_scanned
+                .map(|scanned| (position.cursor.offset, scanned));
+            files.starting.push((position.cursor.offset, scanning));
+            files.progress.push(Progress {
                 cursor: position.cursor.offset,
                 next_seq: 0,
                 next_ack: 0,
                 acked: BTreeMap::new(),
                 error: position.cursor.last_error.clone(),
                 failed: false,
-                scanning: position
-                    .cursor
-                    .long_line_scanned
-                    .map(|scanned| (position.cursor.offset, scanned)),
+                scanning,
             });
-            stored.push(position.cursor);
-            files.push(position.file);
+            files.sizes.push(position.size);
+            files.stored.push(position.cursor);
+            files.nodes.push(position.file);
         }
-        let mut errors = Vec::new();
-        let starting: Vec<u64> = progress.iter().map(|p| p.cursor).collect();
-        let starting_scans: Vec<Option<(u64, u64)>> = progress.iter().map(|p| p.scanning).collect();
-        let time_field = entry_time_field(&settings.format);
-        let behind: u64 = sizes
+        files
+    }
+
+    /// Bytes past the cursors when the run started.
+    fn behind(&self) -> u64 {
+        self.sizes
             .iter()
-            .zip(&starting)
-            .map(|(size, cursor)| size.saturating_sub(*cursor))
-            .sum();
-        let mut more = false;
-        let mut halt = false;
-        let mut read_bytes = 0u64;
-        let mut last_checkpoint = std::time::Instant::now();
-        let mut display = pond_factory::progress::Progress::new(
-            format!("{}.{}: sending", settings.database, settings.collection),
-            behind,
-        );
-        let checkpoint_summary = format!(
-            "mongo {}.{}: cursors (checkpoint)",
-            settings.database, settings.collection
-        );
-        self.runtime.block_on(async {
-            let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel::<Ack>();
-            let writer = Writer {
-                sink: self.sink.clone(),
-                slots: Arc::new(tokio::sync::Semaphore::new(settings.max_in_flight)),
-                acks: ack_tx,
-                stats: stats.clone(),
-                observer,
-            };
-            let mut failed = false;
-            let handle_ack = |(fi, seq, end, newest, result): Ack,
-                              progress: &mut Vec<Progress>,
-                              failed: &mut bool| match result {
-                Ok(()) => {
-                    progress[fi].ack(seq, end);
-                    if let (Some(observer), Some(newest)) = (observer, newest) {
-                        observer
-                            .newest_acked_ms
-                            .fetch_max(newest, Ordering::Relaxed);
-                    }
-                }
-                Err(e) => {
-                    progress[fi].error = Some(e.to_string());
-                    progress[fi].failed = true;
-                    *failed = true;
-                }
-            };
-            'files: for (fi, node_file) in files.iter().enumerate() {
-                // A line too long to keep, scanned by an earlier run: go on from there.
-                let resume = progress[fi]
-                    .scanning
-                    .filter(|&(line, scanned)| line == progress[fi].cursor && scanned > line);
-                let start = resume.map_or(progress[fi].cursor, |(_, scanned)| scanned);
-                if start >= sizes[fi] {
-                    continue;
-                }
-                let file = &SourceFile::new(
-                    node_file.id,
-                    node_file.path.to_string(),
-                    instance.as_deref(),
-                );
-                let mut reader = snapshot.read_range(file.node, start, sizes[fi])?;
-                let mut lines = match resume {
-                    Some((line, scanned)) => LineSplitter::resume(
-                        line,
-                        scanned,
-                        snapshot.read_bytes(file.node, line, line + DEAD_LETTER_RAW as u64)?,
+            .zip(&self.starting)
+            .map(|(size, (cursor, _))| size.saturating_sub(*cursor))
+            .sum()
+    }
+
+    /// One problem per file whose writes failed (what failed, and where its cursor stays);
+    /// and, for a run that stopped at its budget having moved nothing (it would do the same
+    /// again and again), one saying so, so the stage shows as failing instead of spinning.
+    fn problems(&self, more: bool, read_bytes: u64) -> Vec<Problem> {
+        let mut problems: Vec<Problem> = self
+            .nodes
+            .iter()
+            .zip(&self.progress)
+            .filter(|(_, p)| p.failed)
+            .map(|(file, p)| {
+                Problem::new(
+                    &file.path,
+                    format!(
+                        "{}; cursor kept at offset {}",
+                        p.error.as_deref().unwrap_or("write failed"),
+                        p.cursor
                     ),
-                    None => LineSplitter::new(start),
-                };
-                let mut batch = new_batch(settings.batch_size);
-                let mut entry_ms = Vec::new();
-                let mut buf = vec![0u8; 1 << 20];
-                loop {
-                    let n = reader.read(&mut buf).map_err(|e| StoreError::Corrupt {
-                        node: file.node,
-                        detail: e.to_string(),
-                    })?;
-                    if n == 0 {
-                        break;
-                    }
-                    display.add(n as u64);
-                    read_bytes += n as u64;
-                    lines.push(&buf[..n]);
-                    while let Some(item) = lines.next_item() {
-                        let end = match item {
-                            Item::Line(offset, line) => {
-                                let docs_before = batch.docs.len();
-                                add_line(settings, file, offset, line, &mut batch);
-                                if observer.is_some()
-                                    && let Some(field) = time_field
-                                {
-                                    for doc in &batch.docs[docs_before..] {
-                                        if let Ok(time) = doc.get_datetime(field) {
-                                            entry_ms.push(time.timestamp_millis());
-                                        }
-                                    }
-                                }
-                                offset + line.len() as u64 + 1
-                            }
-                            Item::TooLong { offset, len, head } => {
-                                add_too_long(file, offset, len, &head, &mut batch);
-                                offset + len + 1
-                            }
-                        };
-                        if batch.docs.len() + batch.dead.len() >= settings.batch_size {
-                            let full =
-                                std::mem::replace(&mut batch, new_batch(settings.batch_size));
-                            let times = std::mem::take(&mut entry_ms);
-                            writer
-                                .send(fi, end, full, times, &mut progress[fi], file)
-                                .await;
-                        }
-                        while let Ok(ack) = ack_rx.try_recv() {
-                            handle_ack(ack, &mut progress, &mut failed);
-                        }
-                        if failed {
-                            break 'files;
-                        }
-                    }
-                    if !dry_run && last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
-                        last_checkpoint = std::time::Instant::now();
-                        record(
-                            committer,
-                            factory_id,
-                            &files,
-                            &progress,
-                            &mut stored,
-                            None,
-                            &checkpoint_summary,
-                        )?;
-                    }
-                    // Checked per chunk read, not per batch: lines that make no documents
-                    // (empty `events` blocks) never fill a batch.
-                    if stop() {
-                        halt = true;
-                        break;
-                    }
-                    if budget.is_some_and(|b| {
-                        read_bytes >= b.bytes || std::time::Instant::now() >= b.deadline
-                    }) {
-                        more = true;
-                        halt = true;
-                        break;
-                    }
-                }
-                if let Some(observer) = observer {
-                    observer.lines_read.inc_by(lines.count);
-                }
-                progress[fi].scanning = lines.scanning();
-                if !batch.docs.is_empty() || !batch.dead.is_empty() {
-                    let end = lines.consumed();
-                    writer
-                        .send(fi, end, batch, entry_ms, &mut progress[fi], file)
-                        .await;
-                } else if lines.consumed() > progress[fi].cursor
-                    && progress[fi].next_seq == progress[fi].next_ack
-                {
-                    // Only lines that produced nothing (an empty `events` block): nothing to wait for.
-                    progress[fi].cursor = lines.consumed();
-                }
-                if halt {
-                    break;
-                }
-            }
-            drop(writer);
-            display.finish();
-            // Wait for the batches in flight; once a stop is requested (before or during this
-            // wait), give them `grace` at most.
-            let mut stop_seen: Option<std::time::Instant> = None;
-            loop {
-                match tokio::time::timeout(Duration::from_millis(100), ack_rx.recv()).await {
-                    Ok(Some(ack)) => handle_ack(ack, &mut progress, &mut failed),
-                    Ok(None) => break,
-                    Err(_) => {}
-                }
-                if stop()
-                    && stop_seen
-                        .get_or_insert_with(std::time::Instant::now)
-                        .elapsed()
-                        >= grace
-                {
-                    tracing::warn!(
-                        "in-flight batches not acknowledged within the {grace:?} grace period; \
-                         their lines stay behind the cursor and are sent again on the next start"
-                    );
-                    break;
-                }
-            }
-            Ok::<(), SyncError>(())
-        })?;
-        drop(snapshot);
-        // One line per file whose writes failed: what failed, and where its cursor stays.
-        for (file, p) in files.iter().zip(&progress) {
-            if p.failed {
-                errors.push(format!(
-                    "{}: {}; cursor kept at offset {}",
-                    file.path,
-                    p.error.as_deref().unwrap_or("write failed"),
-                    p.cursor
-                ));
-            }
-        }
-        // A run that stopped at its budget having moved nothing would do the same again and
-        // again: say so, so the stage shows as failing instead of spinning.
-        let moved = progress
+                )
+            })
+            .collect();
+        let moved = self
+            .progress
             .iter()
-            .zip(starting.iter().zip(&starting_scans))
+            .zip(&self.starting)
             .any(|(p, (cursor, scan))| p.cursor != *cursor || p.scanning != *scan);
-        if more && !moved && errors.is_empty() {
-            let stuck = files
+        if more && !moved && problems.is_empty() {
+            let stuck = self
+                .nodes
                 .iter()
-                .zip(&progress)
-                .zip(&sizes)
+                .zip(&self.progress)
+                .zip(&self.sizes)
                 .find(|((_, p), size)| p.cursor < **size)
                 .map_or_else(String::new, |((f, p), _)| {
                     format!("{} at offset {}", f.path, p.cursor)
                 });
-            errors.push(format!(
-                "{stuck}: read {read_bytes} bytes within the run's budget without storing a line \
-                 or moving a cursor"
+            problems.push(Problem::new(
+                stuck,
+                format!(
+                    "read {read_bytes} bytes within the run's budget without storing a line or \
+                     moving a cursor"
+                ),
             ));
         }
-        if !dry_run {
-            let open: Vec<i64> = files
-                .iter()
-                .zip(&progress)
-                .zip(&sizes)
-                .filter(|((_, p), size)| p.cursor < **size)
-                .map(|((f, _), _)| f.id)
-                .collect();
-            let mark = Mark {
-                format: MARK_FORMAT,
-                through_txn,
-                config_txn,
-                open,
-            };
-            let summary = format!(
-                "mongo {}.{}: {} inserted, {} duplicates, {} dead-lettered",
-                settings.database,
-                settings.collection,
-                stats.inserted.load(Ordering::Relaxed),
-                stats.duplicates.load(Ordering::Relaxed),
-                stats.dead_lettered.load(Ordering::Relaxed)
-            );
-            record(
-                committer,
-                factory_id,
-                &files,
-                &progress,
-                &mut stored,
-                Some(mark),
-                &summary,
-            )?;
-        }
-        Ok(SyncReport {
+        problems
+    }
+
+    /// The files left with bytes past their cursor.
+    fn open(&self) -> Vec<i64> {
+        self.nodes
+            .iter()
+            .zip(&self.progress)
+            .zip(&self.sizes)
+            .filter(|((_, p), size)| p.cursor < **size)
+            .map(|((f, _), _)| f.id)
+            .collect()
+    }
+
+    /// The files as the report shows them (a dry run moved no cursor).
+    fn report(&self, dry_run: bool) -> Vec<FileReport> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .map(|(fi, f)| FileReport {
+                path: f.path.to_string(),
+                cursor: if dry_run {
+                    self.starting[fi].0
+                } else {
+                    self.progress[fi].cursor
+                },
+                size: self.sizes[fi],
+            })
+            .collect()
+    }
+}
+
+/// Documents by outcome, as a run's summary counts them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub dead_lettered: u64,
+}
+
+impl Counts {
+    /// The counts in `stats`.
+    pub fn of(stats: &Stats) -> Self {
+        Self {
             inserted: stats.inserted.load(Ordering::Relaxed),
             duplicates: stats.duplicates.load(Ordering::Relaxed),
             dead_lettered: stats.dead_lettered.load(Ordering::Relaxed),
-            retries: stats.retries.load(Ordering::Relaxed),
-            dry_run,
-            files: files
-                .iter()
-                .enumerate()
-                .map(|(fi, f)| FileReport {
-                    path: f.path.to_string(),
-                    cursor: if dry_run {
-                        starting[fi]
-                    } else {
-                        progress[fi].cursor
-                    },
-                    size: sizes[fi],
-                })
-                .collect(),
-            errors,
-            more,
-        })
+        }
+    }
+
+    /// The transaction summary (`mongo db.coll: 5 inserted, 0 duplicates, 1 dead-lettered`).
+    pub fn summary(&self, settings: &Settings) -> String {
+        format!(
+            "mongo {}.{}: {} inserted, {} duplicates, {} dead-lettered",
+            settings.database,
+            settings.collection,
+            self.inserted,
+            self.duplicates,
+            self.dead_lettered
+        )
+    }
+}
+
+impl SyncReport {
+    /// Bytes of the files past their cursors after the run.
+    pub fn behind(&self) -> u64 {
+        self.files
+            .iter()
+            .map(|f| f.size.saturating_sub(f.cursor))
+            .sum()
+    }
+
+    /// The transaction summary of the run.
+    pub fn summary(&self, settings: &Settings) -> String {
+        Counts {
+            inserted: self.inserted,
+            duplicates: self.duplicates,
+            dead_lettered: self.dead_lettered,
+        }
+        .summary(settings)
     }
 }
 
@@ -769,23 +890,22 @@ pub struct RunOptions<'a> {
     pub observer: Option<&'a Observer>,
 }
 
-/// Records, in one short transaction, the cursors that moved or whose error changed since
-/// `stored` (updated), and `mark` when given. Files removed meanwhile are skipped.
+/// Records, in one short transaction, the cursors of `files` that moved or whose error
+/// changed since they were last recorded, and `mark` when given. Files removed meanwhile are
+/// skipped.
 fn record(
     committer: &mut Committer,
     factory_id: i64,
-    files: &[Node],
-    progress: &[Progress],
-    stored: &mut [Cursor],
+    files: &mut Files,
     mark: Option<Mark>,
     summary: &str,
 ) -> Result<(), SyncError> {
-    let changes: Vec<(usize, Cursor)> = progress
+    let changes: Vec<(usize, Cursor)> = files
+        .progress
         .iter()
         .enumerate()
         .filter_map(|(fi, p)| {
             let cursor = Cursor {
-                format: CURSOR_FORMAT,
                 offset: p.cursor,
                 last_error: if p.failed { p.error.clone() } else { None },
                 // Only while every line before the long one is stored.
@@ -794,16 +914,17 @@ fn record(
                     .filter(|&(line, _)| line == p.cursor)
                     .map(|(_, scanned)| scanned),
             };
-            (cursor != stored[fi]).then_some((fi, cursor))
+            (cursor != files.stored[fi]).then_some((fi, cursor))
         })
         .collect();
     if changes.is_empty() && mark.is_none() {
         return Ok(());
     }
+    let nodes = &files.nodes;
     committer
         .commit(summary, |txn| {
             for (fi, cursor) in &changes {
-                let file = &files[*fi];
+                let file = &nodes[*fi];
                 if txn.node_exists(file.id)? {
                     save_cursor(txn, factory_id, file.id, cursor)?;
                 }
@@ -825,7 +946,7 @@ fn record(
         })
         .map_err(SyncError::Commit)?;
     for (fi, cursor) in changes {
-        stored[fi] = cursor;
+        files.stored[fi] = cursor;
     }
     Ok(())
 }

@@ -51,6 +51,7 @@ pub(super) fn runner<'a>(env: &'a Env<'_>, bin_name: String) -> Runner<'a> {
         env: &|var| std::env::var(var).ok(),
         bin_name,
         control: Control::new(),
+        before_long_running: None,
     }
 }
 
@@ -182,9 +183,11 @@ pub fn run(
             ExitCode::SUCCESS
         });
     }
-    if runner.is_long_running(&path, args)? {
-        handle_signals(&runner.control)?;
-    }
+    let signals = |control: &Control| handle_signals(control).map_err(Into::into);
+    let runner = Runner {
+        before_long_running: Some(&signals),
+        ..runner
+    };
     runner.run(&path, args, out)?;
     Ok(ExitCode::SUCCESS)
 }

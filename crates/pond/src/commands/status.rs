@@ -31,7 +31,7 @@ pub fn run(env: &Env<'_>, json: bool, out: &mut dyn Write) -> anyhow::Result<Exi
     let nodes = runner.status()?;
     let unhealthy = nodes
         .iter()
-        .any(|n| matches!(n.state, "failed" | "failing" | "died") || n.status.last_error.is_some());
+        .any(pond_factory::runner::NodeReport::is_unhealthy);
     if json {
         output::json(out, &StatusReport { nodes })?;
     } else if nodes.is_empty() {
