@@ -470,3 +470,77 @@ fn a_mongo_sync_waiting_for_an_unreachable_server_does_not_hold_the_writer_lock(
     let verify = p.pond.output(&["verify"]);
     assert!(verify.status.success(), "{verify:?}");
 }
+
+// Node state written by a newer pond (a format this build does not know) is refused: the run
+// fails naming the state, its node and both formats, and changes nothing; a state this build
+// writes again is read as before.
+#[test]
+fn node_state_of_an_unknown_format_is_refused_and_nothing_changes() {
+    let server = mongo::shared();
+    let p = Pipeline::new(
+        server,
+        "unknown_state_format",
+        "hyperliquid/node_trades",
+        "",
+    );
+    p.write("20250101/0", &trade_lines(0, 3));
+    assert_eq!(p.sync()["inserted"], 3);
+    let pond = pond_store::Pond::open(&p.pond.pond).unwrap();
+    let snapshot = pond.snapshot().unwrap();
+    let logfile = snapshot.resolve(&path(LOGFILE_NODE)).unwrap().id;
+    let mongo_node = snapshot.resolve(&path(MONGO_NODE)).unwrap().id;
+    let file = snapshot.resolve(&path("/logs/hl/20250101/0")).unwrap().id;
+    let logfile_key = format!("logfile:{logfile}");
+    let cursor_key = format!("mongo:{mongo_node}");
+    let (state, cursor) = (
+        snapshot.state(file, &logfile_key).unwrap().unwrap(),
+        snapshot.state(file, &cursor_key).unwrap().unwrap(),
+    );
+    drop(snapshot);
+    let future = |bytes: &[u8]| {
+        let mut value: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(value["format"], 1, "{value}");
+        value["format"] = 7.into();
+        serde_json::to_vec(&value).unwrap()
+    };
+    let rewrite = |key: &str, bytes: &[u8]| {
+        let mut txn = pond
+            .begin(vec!["test".into()], Duration::from_secs(5))
+            .unwrap();
+        txn.set_state(file, key, bytes).unwrap();
+        txn.commit("test: set state").unwrap();
+    };
+    rewrite(&logfile_key, &future(&state));
+    p.append("20250101/0", &trade_lines(10, 2));
+    let log_before = p.pond.output(&["log"]).stdout;
+    let run = p.run(&["run", LOGFILE_NODE, "sync"]);
+    assert!(!run.status.success(), "{run:?}");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_one_line_error(
+        &err,
+        &[
+            LOGFILE_NODE,
+            "logfile file state",
+            &format!("of node {file} has format 7"),
+            "reads format 1",
+        ],
+    );
+    assert_eq!(p.pond.output(&["log"]).stdout, log_before);
+    // The mirror's own state restored, the stage's cursor from the future is refused too.
+    rewrite(&logfile_key, &state);
+    rewrite(&cursor_key, &future(&cursor));
+    let run = p.run(&["run", LOGFILE_NODE, "sync", "--json"]);
+    assert!(!run.status.success(), "{run:?}");
+    let report: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["downstream"][0]["ok"], false, "{report}");
+    let error = report["downstream"][0]["error"].as_str().unwrap();
+    assert!(
+        error.contains("mongo cursor") && error.contains("has format 7"),
+        "{error}"
+    );
+    assert_eq!(p.count(), 3);
+    // Back to a format this build knows: the two new lines go through, once.
+    rewrite(&cursor_key, &cursor);
+    assert_eq!(p.sync()["inserted"], 2);
+    assert_eq!(p.count(), 5);
+}
