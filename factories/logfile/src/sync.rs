@@ -216,163 +216,31 @@ pub fn sync(
         Vec::new()
     };
     let notes = notes(source, &host, &waiting, scan_errors.len());
-    let mut errors: Vec<Problem> = scan_errors.iter().map(|(_, e)| e.clone()).collect();
     let unlisted: Vec<&Path> = scan_errors.iter().map(|(dir, _)| dir.as_path()).collect();
-    let mut counter = ReadCounter::default();
-    let mut opened = Opener::new(&host);
-    let seed = txn.txn();
-
-    let by_path: HashMap<&Path, usize> = host
-        .iter()
-        .enumerate()
-        .map(|(i, h)| (h.path.as_path(), i))
-        .collect();
-    let by_inode: HashMap<(u64, u64), usize> = host
-        .iter()
-        .enumerate()
-        .map(|(i, h)| ((h.id.dev, h.id.ino), i))
-        .collect();
-    let mut claimed: HashSet<usize> = HashSet::new();
-    let mut decisions: Vec<Option<Decision>> = (0..tracked.len()).map(|_| None).collect();
-
-    // Same path, same inode.
-    for (t, file) in tracked.iter().enumerate() {
-        if decisions[t].is_some() {
-            continue;
-        }
-        let Some(&h) = by_path.get(Path::new(&file.state.host_path)) else {
-            continue;
-        };
-        if !host[h].id.same_file(&file.state.identity()) {
-            continue;
-        }
-        let len = file.len();
-        let now = &host[h].id;
-        // Identity, size and mtime unchanged: nothing is opened or read.
-        if now.size == len && now.mtime_ns == file.state.mtime_ns && now.size == file.state.size {
-            claimed.insert(h);
-            decisions[t] = Some(Decision::Keep);
-            continue;
-        }
-        let Some(handle) = opened.get(h, &mut errors) else {
-            claimed.insert(h);
-            decisions[t] = Some(Decision::Keep);
-            continue;
-        };
-        let decision = if now.size >= len && matches(txn, file, handle, source, seed, &mut counter)?
-        {
-            Some(if now.size == len {
-                Decision::Touch { host: h }
-            } else {
-                Decision::Continue {
-                    host: h,
-                    action: Action::Appended,
-                }
-            })
-        } else if file.state.role == Role::Archive {
-            Some(Decision::ChangedArchive { host: h })
-        } else {
-            // The active file shrank or was rewritten in place: look for its old bytes below.
-            None
-        };
-        if decision.is_some() {
-            claimed.insert(h);
-            decisions[t] = decision;
-        }
-    }
-
-    // Same inode at another path: renamed on the host.
-    for (t, file) in tracked.iter().enumerate() {
-        if decisions[t].is_some() {
-            continue;
-        }
-        let Some(&h) = by_inode.get(&(file.state.dev, file.state.ino)) else {
-            continue;
-        };
-        if claimed.contains(&h) || host[h].id.size < file.len() {
-            continue;
-        }
-        let Some(handle) = opened.get(h, &mut errors) else {
-            continue;
-        };
-        if matches(txn, file, handle, source, seed, &mut counter)? {
-            claimed.insert(h);
-            let action = if file.state.role == Role::Active && host[h].role == Role::Archive {
-                Action::Rotated
-            } else {
-                Action::Renamed
-            };
-            decisions[t] = Some(Decision::Continue { host: h, action });
-        }
-    }
-
-    // Content: the unclaimed file whose first N bytes hash to the tracked root.
-    for (t, file) in tracked.iter().enumerate() {
-        if decisions[t].is_some() {
-            continue;
-        }
-        if unlisted
-            .iter()
-            .any(|dir| Path::new(&file.state.host_path).starts_with(dir))
-        {
-            decisions[t] = Some(Decision::Keep);
-            continue;
-        }
-        let len = file.len();
-        let mut found = None;
-        if file.state.role == Role::Active && len > 0 {
-            let mut candidates: Vec<usize> = (0..host.len())
-                .filter(|h| !claimed.contains(h) && host[*h].id.size >= len)
-                .collect();
-            // Archives first, newest first: a rotated file is most likely the latest archive.
-            candidates.sort_by_key(|&h| {
-                (
-                    host[h].role != Role::Archive,
-                    std::cmp::Reverse(host[h].id.mtime_ns),
-                )
-            });
-            for h in candidates {
-                let Some(handle) = opened.get(h, &mut errors) else {
-                    continue;
-                };
-                let Some(version) = &file.version else { break };
-                if check::first_block_matches(txn, file.node.id, version, handle, &mut counter)?
-                    && check::full_prefix_matches(version, handle, &mut counter)?
-                {
-                    found = Some(h);
-                    break;
-                }
-            }
-        }
-        decisions[t] = Some(match found {
-            Some(h) => {
-                claimed.insert(h);
-                Decision::Continue {
-                    host: h,
-                    action: Action::Rotated,
-                }
-            }
-            None if file.state.role == Role::Active
-                && by_path.contains_key(Path::new(&file.state.host_path)) =>
-            {
-                if source.on_truncate == OnTruncate::Fail {
-                    return Err(SyncError::Truncated {
-                        host_path: file.state.host_path.clone(),
-                        tracked: len,
-                    });
-                }
-                tracing::warn!(
-                    host_path = %file.state.host_path,
-                    "truncated or rewritten and no archive holds the old bytes: kept as {}@{}",
-                    file.node.path,
-                    seed
-                );
-                Decision::Truncated
-            }
-            None => Decision::Missing,
-        });
-    }
-
+    let mut matcher = Matcher {
+        seed: txn.txn(),
+        txn,
+        source,
+        host: &host,
+        tracked: &tracked,
+        opened: Opener::new(&host),
+        claimed: HashSet::new(),
+        decisions: (0..tracked.len()).map(|_| None).collect(),
+        errors: scan_errors.iter().map(|(_, e)| e.clone()).collect(),
+        counter: ReadCounter::default(),
+    };
+    matcher.same_path()?;
+    matcher.renamed()?;
+    matcher.by_content(&unlisted)?;
+    let Matcher {
+        txn,
+        mut opened,
+        claimed,
+        decisions,
+        errors,
+        counter,
+        ..
+    } = matcher;
     let decisions: Vec<Decision> = decisions
         .into_iter()
         .map(|d| d.unwrap_or(Decision::Keep))
@@ -409,6 +277,227 @@ pub fn sync(
         notes,
         errors: apply.errors,
     })
+}
+
+/// Matches the tracked files to host files, in three passes, each over the files the earlier
+/// ones left undecided: same path and inode; same inode at another path (renamed); then by
+/// content (the unclaimed host file whose first bytes hash to the tracked root: rotated).
+struct Matcher<'a> {
+    txn: &'a mut Transaction,
+    source: &'a Settings,
+    /// The transaction number, seeding which blocks are sampled.
+    seed: u64,
+    host: &'a [HostFile],
+    tracked: &'a [Tracked],
+    opened: Opener<'a>,
+    /// Host files already matched to a tracked file.
+    claimed: HashSet<usize>,
+    /// Per tracked file, once decided.
+    decisions: Vec<Option<Decision>>,
+    errors: Vec<Problem>,
+    counter: ReadCounter,
+}
+
+impl Matcher<'_> {
+    /// Decides file `t` and claims host file `h` for it.
+    fn decide(&mut self, t: usize, h: Option<usize>, decision: Decision) {
+        if let Some(h) = h {
+            self.claimed.insert(h);
+        }
+        self.decisions[t] = Some(decision);
+    }
+
+    /// Same path, same inode: unchanged, touched, appended, or a changed archive. An active
+    /// file that shrank or was rewritten in place stays undecided (its old bytes are looked
+    /// for by content).
+    fn same_path(&mut self) -> Result<(), SyncError> {
+        let by_path: HashMap<&Path, usize> = self
+            .host
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.path.as_path(), i))
+            .collect();
+        let (host, tracked) = (self.host, self.tracked);
+        for (t, file) in tracked.iter().enumerate() {
+            let Some(&h) = by_path.get(Path::new(&file.state.host_path)) else {
+                continue;
+            };
+            let now = &host[h].id;
+            if !now.same_file(&file.state.identity()) {
+                continue;
+            }
+            let len = file.len();
+            // Identity, size and mtime unchanged: nothing is opened or read.
+            if now.size == len && now.mtime_ns == file.state.mtime_ns && now.size == file.state.size
+            {
+                self.decide(t, Some(h), Decision::Keep);
+                continue;
+            }
+            let Some(handle) = self.opened.get(h, &mut self.errors) else {
+                self.decide(t, Some(h), Decision::Keep);
+                continue;
+            };
+            let decision = if now.size >= len
+                && matches(
+                    self.txn,
+                    file,
+                    handle,
+                    self.source,
+                    self.seed,
+                    &mut self.counter,
+                )? {
+                Some(if now.size == len {
+                    Decision::Touch { host: h }
+                } else {
+                    Decision::Continue {
+                        host: h,
+                        action: Action::Appended,
+                    }
+                })
+            } else if file.state.role == Role::Archive {
+                Some(Decision::ChangedArchive { host: h })
+            } else {
+                // The active file shrank or was rewritten in place: look for its old bytes.
+                None
+            };
+            if let Some(decision) = decision {
+                self.decide(t, Some(h), decision);
+            }
+        }
+        Ok(())
+    }
+
+    /// Same inode at another path: renamed on the host (rotated, when an active file became
+    /// an archive).
+    fn renamed(&mut self) -> Result<(), SyncError> {
+        let by_inode: HashMap<(u64, u64), usize> = self
+            .host
+            .iter()
+            .enumerate()
+            .map(|(i, h)| ((h.id.dev, h.id.ino), i))
+            .collect();
+        let (host, tracked) = (self.host, self.tracked);
+        for (t, file) in tracked.iter().enumerate() {
+            if self.decisions[t].is_some() {
+                continue;
+            }
+            let Some(&h) = by_inode.get(&(file.state.dev, file.state.ino)) else {
+                continue;
+            };
+            if self.claimed.contains(&h) || host[h].id.size < file.len() {
+                continue;
+            }
+            let Some(handle) = self.opened.get(h, &mut self.errors) else {
+                continue;
+            };
+            if matches(
+                self.txn,
+                file,
+                handle,
+                self.source,
+                self.seed,
+                &mut self.counter,
+            )? {
+                let action = if file.state.role == Role::Active && host[h].role == Role::Archive {
+                    Action::Rotated
+                } else {
+                    Action::Renamed
+                };
+                self.decide(t, Some(h), Decision::Continue { host: h, action });
+            }
+        }
+        Ok(())
+    }
+
+    /// By content: the unclaimed host file whose first bytes hash to the tracked root (a
+    /// rotation by copy); otherwise truncated (the active file's path is there with other
+    /// bytes) or missing. Files under a directory that could not be listed are kept as they
+    /// are.
+    fn by_content(&mut self, unlisted: &[&Path]) -> Result<(), SyncError> {
+        let on_host: HashSet<&Path> = self.host.iter().map(|h| h.path.as_path()).collect();
+        let tracked = self.tracked;
+        for (t, file) in tracked.iter().enumerate() {
+            if self.decisions[t].is_some() {
+                continue;
+            }
+            let host_path = Path::new(&file.state.host_path);
+            if unlisted.iter().any(|dir| host_path.starts_with(dir)) {
+                self.decide(t, None, Decision::Keep);
+                continue;
+            }
+            let len = file.len();
+            let found = if file.state.role == Role::Active && len > 0 {
+                self.holding(file, len)?
+            } else {
+                None
+            };
+            let decision = match found {
+                Some(h) => {
+                    self.decide(
+                        t,
+                        Some(h),
+                        Decision::Continue {
+                            host: h,
+                            action: Action::Rotated,
+                        },
+                    );
+                    continue;
+                }
+                None if file.state.role == Role::Active && on_host.contains(host_path) => {
+                    if self.source.on_truncate == OnTruncate::Fail {
+                        return Err(SyncError::Truncated {
+                            host_path: file.state.host_path.clone(),
+                            tracked: len,
+                        });
+                    }
+                    tracing::warn!(
+                        host_path = %file.state.host_path,
+                        "truncated or rewritten and no archive holds the old bytes: kept as {}@{}",
+                        file.node.path,
+                        self.seed
+                    );
+                    Decision::Truncated
+                }
+                None => Decision::Missing,
+            };
+            self.decide(t, None, decision);
+        }
+        Ok(())
+    }
+
+    /// The unclaimed host file of at least `len` bytes that starts with `file`'s bytes:
+    /// archives first, newest first (a rotated file is most likely the latest archive).
+    fn holding(&mut self, file: &Tracked, len: u64) -> Result<Option<usize>, SyncError> {
+        let Some(version) = &file.version else {
+            return Ok(None);
+        };
+        let host = self.host;
+        let mut candidates: Vec<usize> = (0..host.len())
+            .filter(|h| !self.claimed.contains(h) && host[*h].id.size >= len)
+            .collect();
+        candidates.sort_by_key(|&h| {
+            (
+                host[h].role != Role::Archive,
+                std::cmp::Reverse(host[h].id.mtime_ns),
+            )
+        });
+        for h in candidates {
+            let Some(handle) = self.opened.get(h, &mut self.errors) else {
+                continue;
+            };
+            if check::first_block_matches(
+                self.txn,
+                file.node.id,
+                version,
+                handle,
+                &mut self.counter,
+            )? && check::full_prefix_matches(version, handle, &mut self.counter)?
+            {
+                return Ok(Some(h));
+            }
+        }
+        Ok(None)
+    }
 }
 
 /// Takes the "cannot list" errors of base directories that do not exist out of `scan_errors`
