@@ -644,6 +644,25 @@ impl Apply<'_> {
         new_files: &[usize],
         opened: &mut Opener<'_>,
     ) -> Result<(), SyncError> {
+        let target = self.names(tracked, decisions, new_files)?;
+        for (t, (file, decision)) in tracked.iter().zip(decisions).enumerate() {
+            self.carry_out(file, decision, &target[t], opened)?;
+        }
+        for &h in new_files {
+            self.mirror_new(h, &target, opened)?;
+        }
+        Ok(())
+    }
+
+    /// The final name of every tracked file (a continued node takes its host file's name, a
+    /// truncated one `NAME@TXN`), after renaming the nodes to them; a gone node holding a name
+    /// that is wanted steps aside to `NAME@TXN` first.
+    fn names(
+        &mut self,
+        tracked: &[Tracked],
+        decisions: &[Decision],
+        new_files: &[usize],
+    ) -> Result<Vec<String>, SyncError> {
         let txn_number = self.txn.txn();
         // Final names: a continued node takes its host file's name, a truncated one `NAME@TXN`.
         let mut target: Vec<String> = tracked
@@ -692,138 +711,155 @@ impl Apply<'_> {
             }
         }
         self.rename_all(tracked, &target)?;
+        Ok(target)
+    }
 
-        for (t, (file, decision)) in tracked.iter().zip(decisions).enumerate() {
-            let path = self.path_of(&target[t])?;
-            match decision {
-                Decision::Keep => {
-                    self.report(&path, &file.state.host_path, Action::Unchanged, 0, true)
+    /// Carries out `decision` for tracked `file`, now named `target`.
+    fn carry_out(
+        &mut self,
+        file: &Tracked,
+        decision: &Decision,
+        target: &str,
+        opened: &mut Opener<'_>,
+    ) -> Result<(), SyncError> {
+        let txn_number = self.txn.txn();
+        let path = self.path_of(target)?;
+        match decision {
+            Decision::Keep => self.report(&path, &file.state.host_path, Action::Unchanged, 0, true),
+            Decision::Touch { host } => {
+                let host = &self.host[*host];
+                let state = FileState::new(
+                    &host.path.to_string_lossy(),
+                    host.role,
+                    &host.id,
+                    file.len(),
+                    Action::Unchanged,
+                    txn_number,
+                );
+                self.save_state(file.node.id, &state)?;
+                self.report(&path, &state.host_path, Action::Unchanged, 0, true);
+            }
+            Decision::Continue { host, action } => {
+                let h = *host;
+                let host = &self.host[h];
+                let from = file.len();
+                let written = match opened.get(h, &mut self.errors) {
+                    Some(handle) => self.append(&file.node, handle, host, from)?,
+                    None => None,
+                };
+                let (size, action) = match written {
+                    Some(bytes) => (from + bytes, *action),
+                    None => (
+                        from,
+                        if target != file.name {
+                            *action
+                        } else {
+                            Action::Unchanged
+                        },
+                    ),
+                };
+                let mut id = host.id;
+                if written.is_none() {
+                    // Remember where it is now; the bytes follow next run.
+                    id.size = from;
                 }
-                Decision::Touch { host } => {
-                    let host = &self.host[*host];
-                    let state = FileState::new(
-                        &host.path.to_string_lossy(),
-                        host.role,
-                        &host.id,
-                        file.len(),
-                        Action::Unchanged,
-                        txn_number,
-                    );
+                let state = FileState::new(
+                    &host.path.to_string_lossy(),
+                    host.role,
+                    &id,
+                    size,
+                    action,
+                    txn_number,
+                );
+                if written.is_some() || target != file.name {
                     self.save_state(file.node.id, &state)?;
-                    self.report(&path, &state.host_path, Action::Unchanged, 0, true);
                 }
-                Decision::Continue { host, action } => {
-                    let h = *host;
-                    let host = &self.host[h];
-                    let from = file.len();
-                    let written = match opened.get(h, &mut self.errors) {
-                        Some(handle) => self.append(&file.node, handle, host, from)?,
-                        None => None,
-                    };
-                    let (size, action) = match written {
-                        Some(bytes) => (from + bytes, *action),
-                        None => (
-                            from,
-                            if target[t] != file.name {
-                                *action
-                            } else {
-                                Action::Unchanged
-                            },
-                        ),
-                    };
-                    let mut id = host.id;
-                    if written.is_none() {
-                        // Remember where it is now; the bytes follow next run.
-                        id.size = from;
-                    }
-                    let state = FileState::new(
-                        &host.path.to_string_lossy(),
-                        host.role,
-                        &id,
-                        size,
-                        action,
-                        txn_number,
-                    );
-                    if written.is_some() || target[t] != file.name {
-                        self.save_state(file.node.id, &state)?;
-                    }
-                    self.report(&path, &state.host_path, action, written.unwrap_or(0), true);
-                }
-                Decision::ChangedArchive { host } => {
-                    tracing::warn!(
-                        host_path = %self.host[*host].path.display(),
-                        pond_path = %path,
-                        "archive changed on the host (immutable files must not change); the pond keeps the original"
-                    );
-                    self.report(
-                        &path,
-                        &file.state.host_path,
-                        Action::ChangedArchive,
-                        0,
-                        true,
-                    );
-                }
-                Decision::Truncated | Decision::Missing => {
-                    let action = if matches!(decision, Decision::Truncated) {
-                        Action::Truncated
-                    } else {
-                        Action::Missing
-                    };
-                    let mut state = file.state.clone();
-                    state.present = false;
-                    state.last_action = action;
-                    state.last_txn = txn_number;
-                    state.gone_unix = Some(unix_seconds(self.txn.now()));
-                    state::save_gone(self.txn, self.factory_id, file.node.id, &state)?;
-                    self.report(&path, &state.host_path, action, 0, true);
-                }
+                self.report(&path, &state.host_path, action, written.unwrap_or(0), true);
+            }
+            Decision::ChangedArchive { host } => {
+                tracing::warn!(
+                    host_path = %self.host[*host].path.display(),
+                    pond_path = %path,
+                    "archive changed on the host (immutable files must not change); the pond keeps the original"
+                );
+                self.report(
+                    &path,
+                    &file.state.host_path,
+                    Action::ChangedArchive,
+                    0,
+                    true,
+                );
+            }
+            Decision::Truncated | Decision::Missing => {
+                let action = if matches!(decision, Decision::Truncated) {
+                    Action::Truncated
+                } else {
+                    Action::Missing
+                };
+                let mut state = file.state.clone();
+                state.present = false;
+                state.last_action = action;
+                state.last_txn = txn_number;
+                state.gone_unix = Some(unix_seconds(self.txn.now()));
+                state::save_gone(self.txn, self.factory_id, file.node.id, &state)?;
+                self.report(&path, &state.host_path, action, 0, true);
             }
         }
-        for &h in new_files {
-            let host = &self.host[h];
-            if target.contains(&host.name) {
-                self.errors.push(Problem::new(
-                    host.path.display(),
-                    format!(
-                        "its mirrored name {:?} is taken by another mirrored file that is still on the host",
-                        host.name
-                    ),
-                ));
-                continue;
+        Ok(())
+    }
+
+    /// Mirrors host file `h`, new to this node, unless its name is taken (`target`: the
+    /// tracked files' names).
+    fn mirror_new(
+        &mut self,
+        h: usize,
+        target: &[String],
+        opened: &mut Opener<'_>,
+    ) -> Result<(), SyncError> {
+        let txn_number = self.txn.txn();
+        let host = &self.host[h];
+        if target.contains(&host.name) {
+            self.errors.push(Problem::new(
+                host.path.display(),
+                format!(
+                    "its mirrored name {:?} is taken by another mirrored file that is still on the host",
+                    host.name
+                ),
+            ));
+            return Ok(());
+        }
+        let path = self.path_of(&host.name)?;
+        if let Some(existing) = self.txn.lookup(&path)? {
+            self.errors.push(Problem::new(
+                host.path.display(),
+                format!(
+                    "pond path {path} is already used by node {} that this source does not track",
+                    existing.id
+                ),
+            ));
+            return Ok(());
+        }
+        let Some(handle) = opened.get(h, &mut self.errors) else {
+            return Ok(());
+        };
+        if let Some(parent) = path.parent() {
+            self.txn.mkdir(&parent, true)?;
+        }
+        let node = self.txn.create_file(&path)?;
+        match self.append(&node, handle, host, 0)? {
+            Some(bytes) => {
+                let state = FileState::new(
+                    &host.path.to_string_lossy(),
+                    host.role,
+                    &host.id,
+                    bytes,
+                    Action::New,
+                    txn_number,
+                );
+                self.save_state(node.id, &state)?;
+                self.report(&path, &state.host_path, Action::New, bytes, true);
             }
-            let path = self.path_of(&host.name)?;
-            if let Some(existing) = self.txn.lookup(&path)? {
-                self.errors.push(Problem::new(
-                    host.path.display(),
-                    format!(
-                        "pond path {path} is already used by node {} that this source does not track",
-                        existing.id
-                    ),
-                ));
-                continue;
-            }
-            let Some(handle) = opened.get(h, &mut self.errors) else {
-                continue;
-            };
-            if let Some(parent) = path.parent() {
-                self.txn.mkdir(&parent, true)?;
-            }
-            let node = self.txn.create_file(&path)?;
-            match self.append(&node, handle, host, 0)? {
-                Some(bytes) => {
-                    let state = FileState::new(
-                        &host.path.to_string_lossy(),
-                        host.role,
-                        &host.id,
-                        bytes,
-                        Action::New,
-                        txn_number,
-                    );
-                    self.save_state(node.id, &state)?;
-                    self.report(&path, &state.host_path, Action::New, bytes, true);
-                }
-                None => self.txn.remove_empty_file(&node)?,
-            }
+            None => self.txn.remove_empty_file(&node)?,
         }
         Ok(())
     }
