@@ -2,12 +2,15 @@
 //!
 //! `cargo bench -p pond-metrics --bench metrics` (docs/benchmarks.md, section "Metrics library").
 //!
-//! Uses the public API alone, so the same file measures any implementation of it:
+//! Uses the public API alone (but for the comparison rows), so it measures any implementation of
+//! it:
 //! - `counter inc`, `gauge set`, `histogram observe`: ns per update of one series on this
 //!   thread, best of ROUNDS rounds (default 5) of UPDATES updates (default 10,000,000); the
 //!   histogram has [`LATENCY_BUCKETS`] and its values cycle through every bucket;
 //! - `histogram observe, 2 threads`: the same histogram updated from two threads at once (ns
 //!   per update, wall time over both threads' updates);
+//! - for comparison, the same two rows for `prometheus_client`'s own `Histogram`, which pond
+//!   does not use (see `src/series.rs`);
 //! - `quantile`: one `Histogram::quantile(0.99)` on that histogram;
 //! - `render`: `Metrics::render` of the registry of a `follow` with one logfile node and two
 //!   mongo stages (36 series, 8 of them histograms; every series updated), µs per render;
@@ -185,6 +188,29 @@ fn main() {
         });
     });
     println!("| histogram observe, 2 threads | {ns:.2} ns |");
+
+    // BEGIN library comparison (not in the API; removed to build this file against 20c0953).
+    // The library's own histogram, which pond does not use (see src/series.rs): the same work.
+    let library = prometheus_client::metrics::histogram::Histogram::new(LATENCY_BUCKETS.to_vec());
+    let ns = best_ns_per_op(rounds, updates, |ops| {
+        for i in 0..ops {
+            black_box(&library).observe(values[(i % 18) as usize]);
+        }
+    });
+    println!("| for comparison: prometheus-client `Histogram` observe | {ns:.2} ns |");
+    let ns = best_ns_per_op(rounds, updates, |ops| {
+        std::thread::scope(|scope| {
+            for _ in 0..2 {
+                scope.spawn(|| {
+                    for i in 0..ops / 2 {
+                        black_box(&library).observe(values[(i % 18) as usize]);
+                    }
+                });
+            }
+        });
+    });
+    println!("| for comparison: the same, 2 threads | {ns:.2} ns |");
+    // END library comparison
 
     let ns = best_ns_per_op(rounds, 100_000, |ops| {
         for _ in 0..ops {
