@@ -1,4 +1,5 @@
-//! Prometheus metrics for long-running pond commands, on the standard library alone.
+//! Prometheus metrics for long-running pond commands, on the Prometheus project's Rust client
+//! (`prometheus-client`) and hyper.
 //!
 //! A command such as `pond follow` registers its counters, gauges and histograms once, updates
 //! them from its hot paths without locks, and exposes them with `--metrics-addr HOST:PORT` for a
@@ -7,21 +8,23 @@
 //! # Layout
 //! - [`Metrics`] (`registry.rs`): the registry, a cheap-to-clone handle. `counter`, `gauge` and
 //!   `histogram` register a series `name{labels}` (or return the one already registered) and hand
-//!   back its handle; [`Metrics::render`] writes every series in the text exposition format.
-//! - [`Counter`], [`Gauge`], [`Histogram`] (`series.rs`): the handles, each an `Arc` around
-//!   atomics shared with the registry. [`Histogram::quantile`] estimates quantiles from the
-//!   buckets the way PromQL's `histogram_quantile` does, for run summaries and logs.
+//!   back its handle; [`Metrics::render`] has `prometheus-client`'s encoder write every series in
+//!   the Prometheus text format (version 0.0.4). The family table that keeps the series in name
+//!   and label order is ours (the module says why), plugged into the library as a `Collector`.
+//! - [`Counter`], [`Gauge`], [`Histogram`] (`series.rs`): the handles. Counter and gauge are the
+//!   library's own; the histogram is a lock-free one of ours, encoded by the library, because
+//!   [`Histogram::quantile`] (PromQL's `histogram_quantile`, for run summaries and logs) needs
+//!   the bucket counts that the library's histogram keeps to itself.
 //!   [`LATENCY_BUCKETS`] is the default layout for latencies in seconds.
-//! - `render.rs` and `text.rs`: the exposition format (version 0.0.4): HELP/TYPE lines, sample
-//!   lines, escaping, number spellings, name rules.
 //! - [`MetricsServer`] (`server.rs`): [`Metrics::serve`] binds a TCP listener and answers
-//!   `GET /metrics` from one background thread until the server value is dropped.
+//!   `GET /metrics` with hyper on a one-thread tokio runtime until the server value is dropped.
 //!
 //! # Data flow
 //! ```text
-//! hot path --inc/set/observe--> atomics <--read-- Metrics::render <-- GET /metrics <-- scraper
-//!                                  ^
-//! Metrics::counter/gauge/histogram (once, under the registry mutex)
+//! hot path --inc/set/observe--> atomics <--read-- Families (Collector)
+//!                                  ^                    ^
+//!   Metrics::counter/gauge/histogram                    | prometheus_text::encode
+//!   (once, under the family table's mutex)       Metrics::render <-- GET /metrics <-- scraper
 //! ```
 //!
 //! # Example
@@ -44,10 +47,8 @@
 //! ```
 
 mod registry;
-mod render;
 mod series;
 mod server;
-mod text;
 
 pub use registry::Metrics;
 pub use series::{Counter, Gauge, Histogram, LATENCY_BUCKETS};
