@@ -201,7 +201,9 @@ impl FollowMetrics {
                 }
                 self.errors.inc_by(report.errors.len() as u64);
             }
-            Err(_) => self.errors.inc(),
+            Err(_) => {
+                self.errors.inc();
+            }
         }
     }
 
