@@ -2,51 +2,20 @@
 //! older snapshots keep reading while retired files wait; format 1 ponds upgrade in place.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pond_store::verify::verify;
+mod support;
+
 use pond_store::{
     CompactLimits, Compression, Node, Pond, PondPath, Snapshot, StoreError, Transaction, Version,
 };
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 use std::io::Read;
-use std::time::Duration;
+use support::{assert_verify_clean, begin, data_dir, new_pond, path, text_bytes};
 
-const NO_WAIT: Duration = Duration::from_millis(0);
 const KIB: usize = 1024;
 
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            if i % 61 == 60 {
-                b'\n'
-            } else {
-                b'a' + (state % 26) as u8
-            }
-        })
-        .collect()
-}
-
-fn path(text: &str) -> PondPath {
-    PondPath::parse(text).unwrap()
-}
-
-fn new_pond(compression: Compression) -> (tempfile::TempDir, Pond) {
-    let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(
-        &dir.path().join("pond"),
-        compression,
-        pond_store::Sharing::Private,
-    )
-    .unwrap();
-    (dir, pond)
-}
-
-fn begin(pond: &Pond) -> Transaction {
-    pond.begin(vec!["test".into()], NO_WAIT).unwrap()
+    text_bytes(len, seed, |i| i % 61 == 60)
 }
 
 /// A file and what it must hold: every version's record and the content.
@@ -85,8 +54,7 @@ impl Model {
     /// and the outboard); a sample of versions (first, last, a dozen between) reads back whole.
     fn check(&self, snapshot: &Snapshot) {
         assert_eq!(snapshot.versions(self.node.id).unwrap(), self.versions);
-        let report = verify(snapshot, &PondPath::root()).unwrap();
-        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_verify_clean(snapshot);
         let step = (self.versions.len() / 12).max(1);
         let sample = self
             .versions
@@ -142,14 +110,6 @@ impl Model {
             .unwrap();
         }
     }
-}
-
-/// Names in `POND/data/`.
-fn data_dir(pond: &Pond) -> BTreeSet<String> {
-    std::fs::read_dir(pond.dir().join("data"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .collect()
 }
 
 /// Data files on disk are exactly the generations the catalog records, plus the outboard.
@@ -656,12 +616,7 @@ fn format_1_and_2_ponds_are_upgraded_on_open() {
             .unwrap();
         txn.commit("append and compact").unwrap();
         model.check(&pond.snapshot().unwrap());
-        assert!(
-            verify(&pond.snapshot().unwrap(), &PondPath::root())
-                .unwrap()
-                .problems
-                .is_empty()
-        );
+        assert_verify_clean(&pond.snapshot().unwrap());
         // Opening again is a no-op.
         Pond::open(&dir).unwrap();
         assert_eq!(format_version(&dir), "3");

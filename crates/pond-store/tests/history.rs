@@ -1,15 +1,17 @@
 //! History folding, file removal and the change index, on a simulated clock.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pond_store::verify::verify;
+mod support;
+
 use pond_store::{
-    Clock, CompactLimits, Compression, HistoryPolicy, Node, Pond, PondPath, Snapshot, StoreError,
+    Clock, CompactLimits, Compression, HistoryPolicy, Node, Pond, Snapshot, StoreError,
 };
 use proptest::prelude::*;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::{assert_verify_clean, new_pond, path};
 
 /// A clock the test moves: milliseconds since the epoch.
 struct TestClock(Arc<AtomicU64>);
@@ -35,10 +37,6 @@ impl TestClock {
 /// 2025-01-01T00:00:00Z: bucket boundaries fall on round minutes.
 const START_MS: u64 = 1_735_689_600_000;
 
-fn path(text: &str) -> PondPath {
-    PondPath::parse(text).unwrap()
-}
-
 fn line(n: u64) -> Vec<u8> {
     format!(
         "{{\"n\":{n},\"pad\":\"{}\"}}\n",
@@ -57,15 +55,9 @@ struct Sim {
 
 impl Sim {
     fn new(policy: HistoryPolicy) -> Sim {
-        let dir = tempfile::tempdir().unwrap();
         let (clock, pond_clock) = TestClock::start(START_MS);
-        let pond = Pond::init(
-            &dir.path().join("pond"),
-            Compression::Zstd(1),
-            pond_store::Sharing::Private,
-        )
-        .unwrap()
-        .with_clock(pond_clock);
+        let (dir, pond) = new_pond(Compression::Zstd(1));
+        let pond = pond.with_clock(pond_clock);
         let mut txn = pond.begin(vec!["init".into()], Duration::ZERO).unwrap();
         txn.set_history_policy(&policy).unwrap();
         txn.create_file(&path("/f")).unwrap();
@@ -133,8 +125,7 @@ fn check_kept(sim: &Sim) -> Vec<pond_store::Version> {
         assert_eq!(v.segment_len, v.total_len - previous);
         previous = v.total_len;
     }
-    let report = verify(&snapshot, &PondPath::root()).unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_verify_clean(&snapshot);
     versions
 }
 
@@ -306,14 +297,8 @@ fn everything_folded_keeps_numbering_and_rare_summaries() {
 #[test]
 fn change_index_finds_what_changed_and_compaction_follows_it() {
     let (_clock, pond_clock) = TestClock::start(START_MS);
-    let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(
-        &dir.path().join("pond"),
-        Compression::Zstd(1),
-        pond_store::Sharing::Private,
-    )
-    .unwrap()
-    .with_clock(pond_clock);
+    let (_dir, pond) = new_pond(Compression::Zstd(1));
+    let pond = pond.with_clock(pond_clock);
     let mut txn = pond.begin(vec![], Duration::ZERO).unwrap();
     for name in ["a", "b", "c"] {
         let node = txn.create_file(&path(&format!("/{name}"))).unwrap();
@@ -347,25 +332,14 @@ fn change_index_finds_what_changed_and_compaction_follows_it() {
     assert!(pass.done && pass.files.is_empty());
     assert!(!txn.has_changes());
     drop(txn);
-    assert!(
-        verify(&pond.snapshot().unwrap(), &PondPath::root())
-            .unwrap()
-            .problems
-            .is_empty()
-    );
+    assert_verify_clean(&pond.snapshot().unwrap());
 }
 
 // A removed file is gone from the namespace at once and its data files once no snapshot can
 // read them; a snapshot opened before still reads it; the name can be used again.
 #[test]
 fn removed_files_go_after_the_last_snapshot_that_reads_them() {
-    let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(
-        &dir.path().join("pond"),
-        Compression::Zstd(1),
-        pond_store::Sharing::Private,
-    )
-    .unwrap();
+    let (dir, pond) = new_pond(Compression::Zstd(1));
     let mut txn = pond.begin(vec![], Duration::ZERO).unwrap();
     txn.mkdir(&path("/d"), false).unwrap();
     let node = txn.create_file(&path("/d/old")).unwrap();
@@ -410,12 +384,7 @@ fn removed_files_go_after_the_last_snapshot_that_reads_them() {
     assert_eq!(files_of(node.id), 0);
     let snapshot = pond.snapshot().unwrap();
     assert!(snapshot.lookup(&path("/d")).unwrap().is_none());
-    assert!(
-        verify(&snapshot, &PondPath::root())
-            .unwrap()
-            .problems
-            .is_empty()
-    );
+    assert_verify_clean(&snapshot);
     drop(snapshot);
     let mut txn = pond.begin(vec![], Duration::ZERO).unwrap();
     txn.mkdir(&path("/d"), false).unwrap();
@@ -427,13 +396,7 @@ fn removed_files_go_after_the_last_snapshot_that_reads_them() {
 // that cannot get it in time fails naming the holder.
 #[test]
 fn writers_of_one_process_queue_for_the_lock() {
-    let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(
-        &dir.path().join("pond"),
-        Compression::None,
-        pond_store::Sharing::Private,
-    )
-    .unwrap();
+    let (_dir, pond) = new_pond(Compression::None);
     let mut first = pond.begin(vec![], Duration::ZERO).unwrap();
     first.mkdir(&path("/first"), false).unwrap();
     let other = pond.clone();

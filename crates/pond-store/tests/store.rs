@@ -1,44 +1,18 @@
 //! Store-level properties: versions, hashes, outboards, rollback, renames, locking.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use pond_store::{Compression, Pond, PondPath, StoreError};
+mod support;
+
+use pond_store::{Compression, Pond, StoreError};
 use proptest::prelude::*;
 use std::io::Read;
 use std::time::Duration;
+use support::{NO_WAIT, assert_verify_clean, new_pond, path, text_bytes};
 
+/// Mostly text-like bytes so zstd has something to do.
 fn bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|i| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            // Mostly text-like bytes so zstd has something to do.
-            if i % 7 == 0 {
-                b'\n'
-            } else {
-                b'a' + (state % 26) as u8
-            }
-        })
-        .collect()
+    text_bytes(len, seed, |i| i % 7 == 0)
 }
-
-fn path(text: &str) -> PondPath {
-    PondPath::parse(text).unwrap()
-}
-
-fn new_pond(compression: Compression) -> (tempfile::TempDir, Pond) {
-    let dir = tempfile::tempdir().unwrap();
-    let pond = Pond::init(
-        &dir.path().join("pond"),
-        compression,
-        pond_store::Sharing::Private,
-    )
-    .unwrap();
-    (dir, pond)
-}
-
-const NO_WAIT: Duration = Duration::from_millis(0);
 
 /// Appends each slice in its own transaction, then checks every version: content, root equal to
 /// `blake3::hash`, every block verifiable against the outboard, and `verify` clean.
@@ -85,8 +59,7 @@ fn check_versions(pond: &Pond, appends: &[Vec<u8>]) {
             .unwrap();
         }
     }
-    let report = pond_store::verify::verify(&snapshot, &PondPath::root()).unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_verify_clean(&snapshot);
 }
 
 proptest! {
@@ -217,8 +190,7 @@ fn short_source_stores_nothing_and_the_transaction_goes_on() {
     txn.commit("ok").unwrap();
     let snapshot = pond.snapshot().unwrap();
     assert_eq!(snapshot.read_bytes(node.id, 0, 100).unwrap(), b"good\n");
-    let report = pond_store::verify::verify(&snapshot, &PondPath::root()).unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_verify_clean(&snapshot);
 }
 
 #[test]

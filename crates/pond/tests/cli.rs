@@ -11,7 +11,8 @@ use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::FileExt;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
-use support::{TestPond, assert_one_line_error, b3sum, keys, log_bytes, random_bytes};
+use support::logs::logfile_config;
+use support::{TestPond, assert_one_line_error, b3sum, keys, log_bytes, pond_path, random_bytes};
 
 const SIZES: &[usize] = &[
     0,
@@ -26,23 +27,9 @@ const SIZES: &[usize] = &[
     (1 << 20) + 1,
 ];
 
-fn path(text: &str) -> pond_store::PondPath {
-    pond_store::PondPath::parse(text).unwrap()
-}
-
 /// Appends `bytes` to the pond file `file` as one new version, through the library.
 fn append_version(tp: &TestPond, file: &str, bytes: &[u8]) -> u64 {
-    let pond = tp.library();
-    let mut txn = pond
-        .begin(vec!["test-append".into()], Duration::from_secs(5))
-        .unwrap();
-    let node = match txn.lookup(&path(file)).unwrap() {
-        Some(node) => node,
-        None => txn.create_file(&path(file)).unwrap(),
-    };
-    let version = txn.append(&node, &mut &bytes[..], None).unwrap();
-    txn.commit("test append").unwrap();
-    version.version
+    tp.append_versions(file, &[bytes])[0]
 }
 
 /// Entries of `pond list --json ARGS`, by path.
@@ -855,10 +842,10 @@ fn writer_lock_names_holder_and_readers_never_block() {
     let mut txn = pond
         .begin(vec!["holder".into()], Duration::from_secs(5))
         .unwrap();
-    let node = txn.resolve_file(&path("/f.log")).unwrap();
+    let node = txn.resolve_file(&pond_path("/f.log")).unwrap();
     txn.append(&node, &mut &random_bytes(300_000, 13)[..], None)
         .unwrap();
-    txn.create_file(&path("/uncommitted.log")).unwrap();
+    txn.create_file(&pond_path("/uncommitted.log")).unwrap();
 
     let (code, err) = tp.fails(&["--lock-timeout", "1", "mkdir", "/x"]);
     assert_eq!(code, 1);
@@ -1006,50 +993,24 @@ fn a_new_pond_is_private_and_shared_group_lets_the_group_read() {
         (None, 0o700, 0o600),
         (Some("--shared-group"), 0o2750, 0o640),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let pond = tmp.path().join("pond");
-        let run = |args: &[&str]| {
-            let out = std::process::Command::new(support::pond_bin())
-                .arg("--pond")
-                .arg(&pond)
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            out
-        };
-        let mut init = vec!["init"];
-        init.extend(flag);
-        run(&init);
-        let host = tmp.path().join("host");
-        std::fs::create_dir(&host).unwrap();
-        std::fs::write(host.join("app.log"), b"{\"a\":1}\n").unwrap();
-        let config = tmp.path().join("app.yaml");
-        std::fs::write(
-            &config,
-            format!(
-                "name: app\nactive_pattern: \"{}/app.log\"\npond_path: logs/app\n",
-                host.display()
-            ),
-        )
-        .unwrap();
-        run(&["copy", host.join("app.log").to_str().unwrap(), "/"]);
-        run(&[
-            "mknod",
+        let tp = TestPond::with_init_args(flag.as_slice());
+        let host = tp.host_file("app.log", b"{\"a\":1}\n");
+        tp.ok(&["copy", host.to_str().unwrap(), "/"]);
+        tp.install(
             "logfile",
             "/etc/app",
-            "--config-path",
-            config.to_str().unwrap(),
-        ]);
-        run(&["run", "/etc/app", "sync"]);
-        run(&["maintain"]);
-        let mode = std::fs::metadata(&pond).unwrap().permissions().mode() & 0o7777;
+            &logfile_config(
+                "app",
+                &format!("{}/app.log", tp.host.display()),
+                "logs/app",
+                "",
+            ),
+        );
+        tp.ok(&["run", "/etc/app", "sync"]);
+        tp.ok(&["maintain"]);
+        let mode = std::fs::metadata(&tp.pond).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, dir_mode, "{flag:?}: the pond directory");
-        let below = modes_below(&pond);
+        let below = modes_below(&tp.pond);
         assert!(below.iter().any(|(p, ..)| p.ends_with("runs")), "{below:?}");
         assert!(
             below.iter().any(|(p, ..)| p.ends_with("catalog.sqlite")),

@@ -25,14 +25,7 @@ fn round_name(round: u64) -> String {
 // writer cuts the bytes it left behind.
 #[test]
 fn copy_killed_at_random_instants_leaves_pond_consistent() {
-    let seed = std::env::var("POND_CRASH_SEED")
-        .ok()
-        .and_then(|s| {
-            let s = s.trim_start_matches("0x");
-            u64::from_str_radix(s, 16).ok()
-        })
-        .unwrap_or(0x5eed_c0de_2026_0001);
-    eprintln!("crash test seed {seed:#x} (set POND_CRASH_SEED={seed:#x} to reproduce)");
+    let seed = support::seed("POND_CRASH_SEED", 0x5eed_c0de_2026_0001);
 
     // zstd:3 makes a copy take a few hundred ms here, so the kills land before, during and
     // after it (in the middle of frames, of the catalog writes, of the commit's fsyncs).
@@ -58,13 +51,7 @@ fn copy_killed_at_random_instants_leaves_pond_consistent() {
         )
         .status;
 
-        let verify = tp.output(&["verify"]);
-        assert!(
-            verify.status.success(),
-            "{context}: verify failed: {}{}",
-            String::from_utf8_lossy(&verify.stdout),
-            String::from_utf8_lossy(&verify.stderr)
-        );
+        tp.assert_verify_clean(&context);
 
         let path = format!("/{name}");
         let entries = tp.json(&["list", "/"])["entries"]

@@ -13,7 +13,10 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-use support::mongo::{self, COLLECTION, LOGFILE_NODE, MONGO_NODE, Pipeline, Server, trade_lines};
+use support::logs::logfile_config;
+use support::mongo::{
+    self, COLLECTION, LOGFILE_NODE, MONGO_NODE, Pipeline, Server, hl_logfile_config, trade_lines,
+};
 use support::{SplitMix64, TestPond};
 
 /// How long any one expected outcome may take.
@@ -163,58 +166,37 @@ fn pipeline<'a>(server: &'a Server, test: &str) -> Pipeline<'a> {
     pipeline
 }
 
-/// Installs (or replaces) factory node `path` of `factory` with the YAML `config`.
-fn install(pond: &TestPond, factory: &str, path: &str, config: &str) {
-    let file = pond.host_file(
-        &format!("cfg{}.yaml", path.replace('/', "-")),
-        config.as_bytes(),
-    );
-    pond.ok(&[
-        "mknod",
-        factory,
-        path,
-        "--config-path",
-        file.to_str().unwrap(),
-        "--overwrite",
-    ]);
-}
-
 /// Writes the logfile node's config: the hourly layout, `follow:` tuned for tests (reconcile
 /// every 60 s, so pickups come from events; compaction every `compact_interval` s).
 fn set_follow_config(pond: &TestPond, downstream: Option<&str>, compact_interval: f64) {
     let downstream = downstream
         .map(|d| format!("downstream: [{d}]\n"))
         .unwrap_or_default();
-    install(
-        pond,
+    pond.reinstall(
         "logfile",
         LOGFILE_NODE,
-        &format!(
-            "name: hl\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/hl\n{downstream}\
-             follow:\n  rescan_interval: 60\n  compact_interval: {compact_interval}\n",
-            pond.host.display()
+        &hl_logfile_config(
+            pond,
+            &format!(
+                "{downstream}follow:\n  rescan_interval: 60\n  compact_interval: {compact_interval}\n"
+            ),
         ),
     );
 }
 
+/// Appends to host file `hourly/NAME` (mirrored as `/logs/hl/NAME`), creating it when missing.
 fn append_host(pond: &TestPond, name: &str, bytes: &[u8]) {
-    let path = pond.host.join("hourly").join(name);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .unwrap();
-    file.write_all(bytes).unwrap();
+    pond.append_host(&format!("hourly/{name}"), bytes);
 }
 
 /// Every mirrored file equals its host file byte for byte.
 fn assert_mirrors_equal(pond: &TestPond, names: &[&str]) {
     for name in names {
         let host = std::fs::read(pond.host.join("hourly").join(name)).unwrap();
-        assert!(
-            pond.cat(&format!("/logs/hl/{name}")) == host,
-            "/logs/hl/{name} differs from its host file"
+        pond.assert_cat_eq(
+            &format!("/logs/hl/{name}"),
+            &host,
+            "mirror of its host file",
         );
     }
 }
@@ -254,13 +236,14 @@ fn follow_picks_up_new_hour_files_and_new_day_directories() {
 fn rotation_during_follow_keeps_every_byte() {
     let pond = TestPond::new();
     let host = pond.host.display().to_string();
-    install(
-        &pond,
+    pond.reinstall(
         "logfile",
         LOGFILE_NODE,
-        &format!(
-            "name: app\nactive_pattern: {host}/app.json\narchived_pattern: \"{host}/app-*.json\"\n\
-             pond_path: logs/app\nfollow:\n  rescan_interval: 60\n"
+        &logfile_config(
+            "app",
+            &format!("{host}/app.json"),
+            "logs/app",
+            &format!("archived_pattern: \"{host}/app-*.json\"\nfollow:\n  rescan_interval: 60\n"),
         ),
     );
     let active = pond.host.join("app.json");
@@ -342,16 +325,13 @@ fn sigterm_drains_and_commits_then_restart_is_exact() {
 fn sigkill_during_follow_then_restart_is_exact() {
     let server = mongo::shared();
     let p = pipeline(server, "follow_sigkill");
-    let seed = std::env::var("FOLLOW_KILL_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-        });
-    eprintln!("FOLLOW_KILL_SEED={seed:x}");
+    let seed = support::seed(
+        "FOLLOW_KILL_SEED",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    );
     let mut rng = SplitMix64(seed);
     let mut written = 0u64;
     for round in 0..6 {
@@ -545,8 +525,7 @@ fn sighup_reloads_the_configs() {
     append_host(&p.pond, "20250624/6", &trade_lines(0, 20));
     let follower = Follower::start(&p.pond);
     wait_for("first lines", || p.count() == 20, || follower.stderr());
-    install(
-        &p.pond,
+    p.pond.reinstall(
         "mongo",
         MONGO_NODE,
         &format!(

@@ -11,12 +11,8 @@ mod support;
 use serde_json::Value;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::mongo::{self, LOGFILE_NODE, MONGO_NODE, Pipeline, trade_lines};
+use support::mongo::{self, LOGFILE_NODE, MONGO_NODE, Pipeline, hl_logfile_config, trade_lines};
 use support::{SplitMix64, TestPond, assert_one_line_error, b3sum, log_bytes};
-
-fn path(text: &str) -> pond_store::PondPath {
-    pond_store::PondPath::parse(text).unwrap()
-}
 
 /// The logfile node's file rows (`status --json`), by pond path: (on host, size).
 fn logfile_files(p: &Pipeline<'_>) -> Vec<(String, bool, u64)> {
@@ -130,22 +126,11 @@ fn a_fully_sent_file_that_grows_again_is_sent_again() {
 
 /// Writes the logfile node's config with `retain` and no downstream.
 fn set_retention(p: &Pipeline<'_>, retain: &str) {
-    let config = p.pond.host_file(
-        "cfg/logfile-retain.yaml",
-        format!(
-            "name: hl\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/hl\nretain: {retain}\n",
-            p.pond.host.display()
-        )
-        .as_bytes(),
-    );
-    p.ok(&[
-        "mknod",
+    p.pond.reinstall(
         "logfile",
         LOGFILE_NODE,
-        "--config-path",
-        config.to_str().unwrap(),
-        "--overwrite",
-    ]);
+        &hl_logfile_config(&p.pond, &format!("retain: {retain}\n")),
+    );
 }
 
 // Retention removes a file gone from the host for longer than `retain` only once every node
@@ -240,19 +225,10 @@ fn retention_keeps_a_file_a_node_has_read_only_in_part() {
 
 /// Appends `n` small versions to `file`, each in its own transaction, through the library.
 fn append_txns(tp: &TestPond, file: &str, n: usize, seed: u64) -> Vec<u8> {
-    let pond = tp.library();
     let mut all = Vec::new();
     for i in 0..n {
-        let mut txn = pond
-            .begin(vec!["test-append".into()], Duration::from_secs(10))
-            .unwrap();
-        let node = match txn.lookup(&path(file)).unwrap() {
-            Some(node) => node,
-            None => txn.create_file(&path(file)).unwrap(),
-        };
         let bytes = log_bytes(300 + i % 200, seed + i as u64);
-        txn.append(&node, &mut &bytes[..], None).unwrap();
-        txn.commit("test append").unwrap();
+        tp.append_versions(file, &[&bytes]);
         all.extend(bytes);
     }
     all
@@ -345,11 +321,7 @@ fn folded_history_shows_ranges_and_keeps_kept_versions_exact() {
 // and the transaction records tile the numbers without a gap.
 #[test]
 fn maintain_killed_while_folding_loses_nothing() {
-    let seed = std::env::var("POND_FOLD_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0xf01d_2026_0009);
-    eprintln!("fold crash test seed {seed:#x} (set POND_FOLD_SEED={seed:#x} to reproduce)");
+    let seed = support::seed("POND_FOLD_SEED", 0xf01d_2026_0009);
     let tp = TestPond::new();
     tp.ok(&[
         "settings",

@@ -12,30 +12,13 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::time::Duration;
-use support::{SplitMix64, TestPond, log_bytes};
-
-fn path(text: &str) -> pond_store::PondPath {
-    pond_store::PondPath::parse(text).unwrap()
-}
+use support::{SplitMix64, TestPond, log_bytes, pond_path};
 
 /// Appends `content` to the pond file `file` (created if missing) as versions of `piece` bytes,
-/// all in one transaction, through the library (the CLI has no append).
-fn append_versions(tp: &TestPond, file: &str, content: &[u8], piece: usize) -> usize {
-    let pond = tp.library();
-    let mut txn = pond
-        .begin(vec!["test-append".into()], Duration::from_secs(10))
-        .unwrap();
-    let node = match txn.lookup(&path(file)).unwrap() {
-        Some(node) => node,
-        None => txn.create_file(&path(file)).unwrap(),
-    };
-    let mut count = 0;
-    for chunk in content.chunks(piece) {
-        txn.append(&node, &mut &chunk[..], None).unwrap();
-        count += 1;
-    }
-    txn.commit("test append").unwrap();
-    count
+/// all in one transaction; returns how many versions that made.
+fn append_in_pieces(tp: &TestPond, file: &str, content: &[u8], piece: usize) -> usize {
+    let pieces: Vec<&[u8]> = content.chunks(piece).collect();
+    tp.append_versions(file, &pieces).len()
 }
 
 /// `pond show --json` versions: (total_len, blake3) each.
@@ -53,16 +36,6 @@ fn versions(tp: &TestPond, file: &str) -> Vec<(u64, String)> {
         .collect()
 }
 
-fn assert_verify_clean(tp: &TestPond, context: &str) {
-    let verify = tp.output(&["verify"]);
-    assert!(
-        verify.status.success(),
-        "{context}: verify failed: {}{}",
-        String::from_utf8_lossy(&verify.stdout),
-        String::from_utf8_lossy(&verify.stderr)
-    );
-}
-
 /// Names in `POND/data/`.
 fn data_dir(tp: &TestPond) -> BTreeSet<String> {
     std::fs::read_dir(tp.pond.join("data"))
@@ -77,7 +50,7 @@ fn expected_data_dir(tp: &TestPond) -> BTreeSet<String> {
     let pond = tp.library();
     let snapshot = pond.snapshot().unwrap();
     let mut expected = BTreeSet::new();
-    let root = snapshot.resolve(&path("/")).unwrap();
+    let root = snapshot.resolve(&pond_path("/")).unwrap();
     for node in snapshot.walk(&root).unwrap() {
         if node.kind != pond_store::NodeKind::File {
             continue;
@@ -102,7 +75,7 @@ fn expected_data_dir(tp: &TestPond) -> BTreeSet<String> {
 fn maintain_compacts_small_versions_and_keeps_every_byte() {
     let tp = TestPond::new();
     let content = log_bytes(1_500_000, 11);
-    let count = append_versions(&tp, "/app.log", &content, 3000);
+    let count = append_in_pieces(&tp, "/app.log", &content, 3000);
     assert_eq!(count, 500);
     // Single-version files from `pond copy`: nothing to merge there.
     tp.ok(&["mkdir", "/copies"]);
@@ -146,7 +119,7 @@ fn maintain_compacts_small_versions_and_keeps_every_byte() {
         assert!(out.status.success());
         assert_eq!(out.stdout, content[..before[version - 1].0 as usize]);
     }
-    assert_verify_clean(&tp, "after maintain");
+    tp.assert_verify_clean("after maintain");
     assert!(!data_dir(&tp).contains(&format!("{id}.0.dat")));
     assert_eq!(data_dir(&tp), expected_data_dir(&tp));
     let log = tp.json(&["log"]);
@@ -185,13 +158,13 @@ fn maintain_compacts_small_versions_and_keeps_every_byte() {
 fn maintain_leaves_retired_files_to_open_snapshots() {
     let tp = TestPond::new();
     let content = log_bytes(400_000, 12);
-    append_versions(&tp, "/f.log", &content, 2000);
+    append_in_pieces(&tp, "/f.log", &content, 2000);
     let id = tp.node_id("/f.log");
     let old_file = format!("{id}.0.dat");
 
     let pond = tp.library();
     let snapshot = pond.snapshot().unwrap();
-    let node = snapshot.resolve(&path("/f.log")).unwrap();
+    let node = snapshot.resolve(&pond_path("/f.log")).unwrap();
     let mut reader = snapshot.read(&node, None).unwrap();
     let mut head = vec![0u8; 1000];
     reader.read_exact(&mut head).unwrap();
@@ -218,7 +191,7 @@ fn maintain_leaves_retired_files_to_open_snapshots() {
     assert_eq!(report["retired"]["waiting"], 0, "{report}");
     assert!(!data_dir(&tp).contains(&old_file));
     assert_eq!(data_dir(&tp), expected_data_dir(&tp));
-    assert_verify_clean(&tp, "after the snapshot closed");
+    tp.assert_verify_clean("after the snapshot closed");
 }
 
 // `--max-bytes` bounds each transaction; the work goes on in the next one until done.
@@ -228,8 +201,8 @@ fn maintain_max_bytes_splits_the_work_into_transactions() {
     let a = log_bytes(300_000, 13);
     let b = log_bytes(200_000, 14);
     tp.ok(&["mkdir", "/logs"]);
-    append_versions(&tp, "/logs/a.log", &a, 1000);
-    append_versions(&tp, "/logs/b.log", &b, 1000);
+    append_in_pieces(&tp, "/logs/a.log", &a, 1000);
+    append_in_pieces(&tp, "/logs/b.log", &b, 1000);
     let report = tp.json(&["maintain", "/logs", "--max-bytes", "100000"]);
     let txns = report["txns"].as_array().unwrap();
     assert!(txns.len() >= 5, "{report}");
@@ -243,7 +216,7 @@ fn maintain_max_bytes_splits_the_work_into_transactions() {
     }
     assert_eq!(tp.cat("/logs/a.log"), a);
     assert_eq!(tp.cat("/logs/b.log"), b);
-    assert_verify_clean(&tp, "after a budgeted maintain");
+    tp.assert_verify_clean("after a budgeted maintain");
     assert_eq!(data_dir(&tp), expected_data_dir(&tp));
     // Usage errors are usage errors.
     let (code, err) = tp.fails(&["maintain", "--max-bytes", "lots"]);
@@ -254,18 +227,14 @@ fn maintain_max_bytes_splits_the_work_into_transactions() {
 // version is there, verify is clean, and after the next full run no data file is left over.
 #[test]
 fn maintain_killed_at_random_instants_leaves_pond_consistent() {
-    let seed = std::env::var("POND_MAINTAIN_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0x5eed_c0de_2026_0002);
-    eprintln!("maintain crash test seed {seed:#x} (set POND_MAINTAIN_SEED={seed:#x} to reproduce)");
+    let seed = support::seed("POND_MAINTAIN_SEED", 0x5eed_c0de_2026_0002);
     let tp = TestPond::with_compression("zstd:3");
     let mut content = Vec::new();
     let mut killed = 0;
     for round in 0..10u64 {
         let mut rng = SplitMix64(seed ^ round.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let more = log_bytes(400_000, seed.wrapping_add(round));
-        append_versions(&tp, "/follow.log", &more, 2500);
+        append_in_pieces(&tp, "/follow.log", &more, 2500);
         content.extend_from_slice(&more);
         let expected_versions = versions(&tp, "/follow.log");
 
@@ -280,7 +249,7 @@ fn maintain_killed_at_random_instants_leaves_pond_consistent() {
             killed += 1;
         }
 
-        assert_verify_clean(&tp, &context);
+        tp.assert_verify_clean(&context);
         assert!(
             tp.cat("/follow.log") == content,
             "{context}: content differs"
@@ -301,7 +270,7 @@ fn maintain_killed_at_random_instants_leaves_pond_consistent() {
     assert_eq!(report["retired"]["waiting"], 0, "{report}");
     assert!(!tp.pond.join("journal").exists());
     assert_eq!(data_dir(&tp), expected_data_dir(&tp), "seed {seed:#x}");
-    assert_verify_clean(&tp, "after the last full run");
+    tp.assert_verify_clean("after the last full run");
     assert!(tp.cat("/follow.log") == content);
     let storage = tp
         .library()

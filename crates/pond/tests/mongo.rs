@@ -661,11 +661,7 @@ fn jsonl_wildcard_decimal_over_an_empty_array_stores_the_line() {
 /// document per line, and the report counts what the rerun added.
 #[test]
 fn sync_killed_at_random_instants_then_rerun_stores_each_line_once() {
-    let seed = std::env::var("MONGO_CRASH_SEED")
-        .ok()
-        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
-        .unwrap_or(0x6d6f_6e67_6f00_0001);
-    eprintln!("mongo crash seed {seed:#x} (MONGO_CRASH_SEED={seed:#x} reproduces it)");
+    let seed = support::seed("MONGO_CRASH_SEED", 0x6d6f_6e67_6f00_0001);
     let mut rng = SplitMix64(seed);
     let server = mongo::shared();
     const ROUNDS: u64 = 12;

@@ -1,10 +1,21 @@
 //! Test harness: a temp pond and a temp host directory, and the real `pond` binary.
+//!
+//! [`TestPond`] runs `pond` (as another user, for permission tests), installs factory nodes from
+//! config text, and reads back what the pond holds; the free functions make and compare host
+//! bytes (`b3sum`), and [`kill_after`] stops a writer at an arbitrary instant. [`logs`] is the
+//! `logfile` scenario harness on top of it; [`mongo`] a local MongoDB-protocol server and a
+//! `logfile` -> `mongo` pipeline.
+// Each `tests/*.rs` is its own crate that includes all of `support`; most use only part of it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod logs;
 pub mod mongo;
 
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// The `pond` binary built for these tests.
 pub fn pond_bin() -> &'static str {
@@ -16,25 +27,33 @@ pub struct TestPond {
     pub tmp: tempfile::TempDir,
     pub pond: PathBuf,
     pub host: PathBuf,
+    /// Run every `pond` command as this uid and gid (permission tests, which run as root).
+    pub run_as: Option<u32>,
 }
 
 impl TestPond {
     /// A new pond with the default compression.
     pub fn new() -> Self {
-        Self::with_args(&[])
+        Self::with_init_args(&[])
     }
 
     /// A new pond with `--compression VALUE`.
     pub fn with_compression(value: &str) -> Self {
-        Self::with_args(&["--compression", value])
+        Self::with_init_args(&["--compression", value])
     }
 
-    fn with_args(extra: &[&str]) -> Self {
+    /// A new pond made by `pond init EXTRA...`.
+    pub fn with_init_args(extra: &[&str]) -> Self {
         let tmp = tempfile::tempdir().unwrap();
         let pond = tmp.path().join("pond");
         let host = tmp.path().join("host");
         std::fs::create_dir_all(&host).unwrap();
-        let this = Self { tmp, pond, host };
+        let this = Self {
+            tmp,
+            pond,
+            host,
+            run_as: None,
+        };
         let mut args = vec!["init"];
         args.extend_from_slice(extra);
         this.ok(&args);
@@ -43,7 +62,16 @@ impl TestPond {
 
     /// `pond --pond DIR ARGS...`, not yet run.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(pond_bin());
+        let mut cmd = match self.run_as {
+            None => Command::new(pond_bin()),
+            Some(uid) => {
+                // The build's own binary may sit in a private directory (a clone under a 0700
+                // home): run a copy that the other user can execute.
+                let mut cmd = Command::new(pond_bin_for_others());
+                cmd.uid(uid).gid(uid);
+                cmd
+            }
+        };
         cmd.arg("--pond").arg(&self.pond).args(args);
         cmd.env_remove("POND").env("POND_LOG", "warn");
         cmd
@@ -91,14 +119,94 @@ impl TestPond {
         out.stdout
     }
 
-    /// Writes a host file and returns its path.
+    /// Asserts that `pond cat PATH` gives exactly `expected`.
+    #[track_caller]
+    pub fn assert_cat_eq(&self, path: &str, expected: &[u8], context: &str) {
+        let stored = self.cat(path);
+        assert!(
+            stored == expected,
+            "{context}: pond cat {path} ({} bytes) differs from the expected {} bytes{}",
+            stored.len(),
+            expected.len(),
+            first_difference(&stored, expected)
+        );
+    }
+
+    /// Writes host file `host/NAME` (and its directories) and returns its path.
     pub fn host_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.host.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&path, bytes).unwrap();
+        write_file(&path, bytes);
         path
+    }
+
+    /// Appends to host file `host/NAME`, creating it (and its directories) when missing.
+    pub fn append_host(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.host.join(name);
+        append_file(&path, bytes);
+        path
+    }
+
+    /// Writes `config` as the config file of node `node` (beside the pond, not under `host/`,
+    /// where a pattern could match it) and returns its path.
+    pub fn config_file(&self, node: &str, config: &str) -> PathBuf {
+        let name = format!("{}.yaml", node.trim_start_matches('/').replace('/', "-"));
+        let path = self.tmp.path().join("cfg").join(name);
+        write_file(&path, config.as_bytes());
+        path
+    }
+
+    /// `pond mknod FACTORY NODE --config-path FILE`, FILE holding `config`; returns FILE.
+    pub fn install(&self, factory: &str, node: &str, config: &str) -> PathBuf {
+        self.mknod(factory, node, config, &[])
+    }
+
+    /// [`TestPond::install`] with `--overwrite`: installs or replaces node `node`.
+    pub fn reinstall(&self, factory: &str, node: &str, config: &str) -> PathBuf {
+        self.mknod(factory, node, config, &["--overwrite"])
+    }
+
+    fn mknod(&self, factory: &str, node: &str, config: &str, extra: &[&str]) -> PathBuf {
+        let file = self.config_file(node, config);
+        let mut args = vec![
+            "mknod",
+            factory,
+            node,
+            "--config-path",
+            file.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+        file
+    }
+}
+
+/// Writes `path` (and its directories).
+pub fn write_file(path: &Path, bytes: &[u8]) {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Appends to `path`, creating it (and its directories) when missing.
+pub fn append_file(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+        .unwrap();
+    file.write_all(bytes).unwrap();
+}
+
+/// Where two byte strings first differ, for an assertion message.
+pub fn first_difference(a: &[u8], b: &[u8]) -> String {
+    match a.iter().zip(b).position(|(x, y)| x != y) {
+        Some(i) => format!(" (first difference at byte {i})"),
+        None => " (one is a prefix of the other)".to_string(),
     }
 }
 
@@ -106,8 +214,9 @@ impl TestPond {
 pub fn succeeded(args: &[&str], out: Output) -> String {
     assert!(
         out.status.success(),
-        "pond {args:?} failed ({}): {}",
+        "pond {args:?} failed ({}): {}{}",
         out.status,
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
@@ -157,6 +266,32 @@ pub fn b3sum(path: &Path) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// [`b3sum`] of many files, in one `b3sum` process per 500 files.
+pub fn b3sum_many(paths: &[&Path]) -> BTreeMap<PathBuf, String> {
+    if paths.len() == 1 {
+        return BTreeMap::from([(paths[0].to_path_buf(), b3sum(paths[0]))]);
+    }
+    let mut found = BTreeMap::new();
+    for chunk in paths.chunks(500) {
+        let out = Command::new("b3sum")
+            .args(chunk)
+            .output()
+            .unwrap_or_else(|e| panic!("b3sum is needed for this test: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        for (line, path) in text.lines().zip(chunk) {
+            let (hex, name) = line.split_once("  ").unwrap();
+            assert_eq!(Path::new(name), *path);
+            found.insert(path.to_path_buf(), hex.to_string());
+        }
+    }
+    found
+}
+
 impl TestPond {
     /// The pond opened through the library, for what the CLI cannot do (several versions, an open
     /// write transaction).
@@ -186,6 +321,18 @@ impl TestPond {
         self.pond.join("data").join(format!("{id}.obao"))
     }
 
+    /// Asserts that `pond verify` exits 0.
+    #[track_caller]
+    pub fn assert_verify_clean(&self, context: &str) {
+        let verify = self.output(&["verify"]);
+        assert!(
+            verify.status.success(),
+            "{context}: verify failed: {}{}",
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+
     /// Transaction numbers in `pond log`, newest first.
     pub fn txns(&self) -> Vec<u64> {
         self.json(&["log"])["transactions"]
@@ -195,6 +342,47 @@ impl TestPond {
             .map(|t| t["txn"].as_u64().unwrap())
             .collect()
     }
+}
+
+impl TestPond {
+    /// Appends each of `pieces` as one version of the pond file `file` (created when missing),
+    /// all in one transaction, through the library (the CLI has no append); returns the version
+    /// numbers.
+    pub fn append_versions(&self, file: &str, pieces: &[&[u8]]) -> Vec<u64> {
+        let pond = self.library();
+        let mut txn = pond
+            .begin(vec!["test-append".into()], Duration::from_secs(10))
+            .unwrap();
+        let node = match txn.lookup(&pond_path(file)).unwrap() {
+            Some(node) => node,
+            None => txn.create_file(&pond_path(file)).unwrap(),
+        };
+        let versions = pieces
+            .iter()
+            .map(|piece| txn.append(&node, &mut &piece[..], None).unwrap().version)
+            .collect();
+        txn.commit("test append").unwrap();
+        versions
+    }
+}
+
+/// A pond path from its text.
+pub fn pond_path(text: &str) -> pond_store::PondPath {
+    pond_store::PondPath::parse(text).unwrap()
+}
+
+/// The seed of a test's random choices: the hex value of the environment variable `var` (with or
+/// without `0x`) when set, else `default`. Printed on stderr, with how to reproduce the run.
+pub fn seed(var: &str, default: u64) -> u64 {
+    let seed = std::env::var(var)
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok())
+        .unwrap_or(default);
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("seed {seed:#x} ({var}={seed:#x} reproduces this run)");
+    }
+    seed
 }
 
 /// Asserts that `stderr` is exactly one `error: ...` line containing every one of `needles`, with
@@ -264,26 +452,31 @@ pub fn keys(value: &serde_json::Value) -> Vec<String> {
 /// How a run that [`kill_after`] watched ended.
 pub struct Killed {
     /// When it ended by itself before the kill: how long it ran.
-    pub finished_after: Option<std::time::Duration>,
+    pub finished_after: Option<Duration>,
     pub status: std::process::ExitStatus,
 }
 
 /// Spawns `cmd` (output discarded) and sends it SIGKILL `after` its start, unless it ends
 /// first: the crash tests' way of stopping a writer at an arbitrary instant.
-pub fn kill_after(mut cmd: Command, after: std::time::Duration) -> Killed {
-    let started = std::time::Instant::now();
-    let mut child = cmd
+pub fn kill_after(mut cmd: Command, after: Duration) -> Killed {
+    let child = cmd
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    kill_child_after(child, after)
+}
+
+/// Sends `child` SIGKILL `after` now, unless it ends first; waits for it either way.
+pub fn kill_child_after(mut child: std::process::Child, after: Duration) -> Killed {
+    let started = std::time::Instant::now();
     let mut finished_after = None;
     while started.elapsed() < after {
         if child.try_wait().unwrap().is_some() {
             finished_after = Some(started.elapsed());
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(1));
     }
     // The process may have ended just now: one of the outcomes a crash test allows.
     let _ = child.kill();

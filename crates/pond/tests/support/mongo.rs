@@ -245,32 +245,33 @@ pub fn run_bounded(mut cmd: Command, limit: Duration) -> std::process::Output {
     cmd.stdin(Stdio::null())
         .stdout(std::fs::File::create(&out_path).unwrap())
         .stderr(std::fs::File::create(&err_path).unwrap());
-    let mut child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} was still running after {limit:?} (hung?) and was killed; stderr: {}",
-                String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default())
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let run = super::kill_child_after(cmd.spawn().unwrap(), limit);
+    assert!(
+        run.finished_after.is_some(),
+        "{cmd:?} was still running after {limit:?} (hung?) and was killed; stderr: {}",
+        String::from_utf8_lossy(&std::fs::read(&err_path).unwrap_or_default())
+    );
     std::process::Output {
-        status,
+        status: run.status,
         stdout: std::fs::read(&out_path).unwrap(),
         stderr: std::fs::read(&err_path).unwrap(),
     }
 }
 
+/// The config of the [`LOGFILE_NODE`] of a [`Pipeline`]: `host/hourly/*/*` of `pond`, mirrored
+/// under `/logs/hl`; `extra` (YAML lines) follows.
+pub fn hl_logfile_config(pond: &super::TestPond, extra: &str) -> String {
+    super::logs::logfile_config(
+        "hl",
+        &format!("{}/hourly/*/*", pond.host.display()),
+        "logs/hl",
+        extra,
+    )
+}
+
 /// A pond with a `logfile` node over `host/hourly/*/*` (mirrored under `/logs/hl`), usually
 /// chained to a `mongo` node with source `logs/hl/**` writing to `COLLECTION` of its own
-/// database. Every `pond` it runs is bounded by `limit`.
+/// database. Every `pond` it runs through [`Pipeline::run`] (syncs, status) is bounded by `limit`.
 pub struct Pipeline<'a> {
     pub pond: super::TestPond,
     pub server: &'a Server,
@@ -311,21 +312,14 @@ impl<'a> Pipeline<'a> {
             db,
             limit: Duration::from_secs(60),
         };
-        let mongo_cfg = this.pond.host_file(
-            "cfg/mongo.yaml",
-            format!(
-                "source: \"logs/hl/**\"\nmongodb:\n  uri: \"{uri}\"\n  database: {}\n  collection: {COLLECTION}\nformat: {format}\n{extra}",
-                this.db
-            )
-            .as_bytes(),
-        );
-        this.ok(&[
-            "mknod",
+        this.pond.install(
             "mongo",
             MONGO_NODE,
-            "--config-path",
-            mongo_cfg.to_str().unwrap(),
-        ]);
+            &format!(
+                "source: \"logs/hl/**\"\nmongodb:\n  uri: \"{uri}\"\n  database: {}\n  collection: {COLLECTION}\nformat: {format}\n{extra}",
+                this.db
+            ),
+        );
         this.set_logfile(chained, false);
         this
     }
@@ -337,25 +331,12 @@ impl<'a> Pipeline<'a> {
         } else {
             String::new()
         };
-        let logfile = self.pond.host_file(
-            "cfg/logfile.yaml",
-            format!(
-                "name: hl\nactive_pattern: \"{}/hourly/*/*\"\npond_path: logs/hl\n{downstream}",
-                self.pond.host.display()
-            )
-            .as_bytes(),
-        );
-        let mut args = vec![
-            "mknod",
-            "logfile",
-            LOGFILE_NODE,
-            "--config-path",
-            logfile.to_str().unwrap(),
-        ];
+        let config = hl_logfile_config(&self.pond, &downstream);
         if overwrite {
-            args.push("--overwrite");
+            self.pond.reinstall("logfile", LOGFILE_NODE, &config);
+        } else {
+            self.pond.install("logfile", LOGFILE_NODE, &config);
         }
-        self.ok(&args);
     }
 
     /// Runs `pond ARGS` (bounded by `limit`), whatever the exit status.
@@ -381,14 +362,9 @@ impl<'a> Pipeline<'a> {
         self.pond.host_file(&format!("hourly/{name}"), bytes);
     }
 
-    /// Appends to host file `hourly/NAME`.
+    /// Appends to host file `hourly/NAME`, creating it when missing.
     pub fn append(&self, name: &str, bytes: &[u8]) {
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .append(true)
-            .open(self.pond.host.join("hourly").join(name))
-            .unwrap();
-        file.write_all(bytes).unwrap();
+        self.pond.append_host(&format!("hourly/{name}"), bytes);
     }
 
     /// `pond run LOGFILE_NODE sync --json` of a chained pipeline: asserts the chain succeeded;
