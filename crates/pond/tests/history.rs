@@ -459,9 +459,18 @@ fn node_state_of_an_unknown_format_is_refused_and_nothing_changes() {
     assert_eq!(p.sync()["inserted"], 3);
     let pond = pond_store::Pond::open(&p.pond.pond).unwrap();
     let snapshot = pond.snapshot().unwrap();
-    let logfile = snapshot.resolve(&path(LOGFILE_NODE)).unwrap().id;
-    let mongo_node = snapshot.resolve(&path(MONGO_NODE)).unwrap().id;
-    let file = snapshot.resolve(&path("/logs/hl/20250101/0")).unwrap().id;
+    let logfile = snapshot
+        .resolve(&support::pond_path(LOGFILE_NODE))
+        .unwrap()
+        .id;
+    let mongo_node = snapshot
+        .resolve(&support::pond_path(MONGO_NODE))
+        .unwrap()
+        .id;
+    let file = snapshot
+        .resolve(&support::pond_path("/logs/hl/20250101/0"))
+        .unwrap()
+        .id;
     let logfile_key = format!("logfile:{logfile}");
     let cursor_key = format!("mongo:{mongo_node}");
     let (state, cursor) = (
