@@ -15,6 +15,11 @@
 //!
 //! Natural keys make re-appended lines (node restarts) land on the same `_id`.
 //!
+//! Timestamps ([`parse_datetime`], both paths): the fields of a `time` string are read at fixed
+//! positions by hand, and the calendar (month lengths, leap years, epoch nanoseconds) is the
+//! `time` crate's; measured against the hand-written calendar it replaced, no slower
+//! (docs/benchmarks.md, "Transform: calendar arithmetic").
+//!
 //! Two paths give the same documents. The generic path ([`Format::transform_generic`]) parses
 //! any line into a `Bson` tree, transforms the tree and encodes it. For the trade preset, a
 //! typed fast path ([`trades`]) reads the node's own line shape and writes the BSON directly,
@@ -543,12 +548,17 @@ fn epoch(value: &Bson, unit_ns: i128, path: &FieldPath) -> Result<i128> {
 
 /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]` followed by `Z`/`±HH:MM` (or nothing when `naive`)
 /// into epoch nanoseconds.
+///
+/// The fields are read at fixed positions by hand (the node's shape, nothing else: `T` or a
+/// space between date and time, 1 to 9 fraction digits, a leap second `:60` counted as the
+/// next minute's first); the calendar (days in a month, leap years, days since the epoch) is
+/// `time`'s.
 pub fn parse_datetime(text: &str, naive: bool) -> Option<i128> {
     let b = text.as_bytes();
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
         let digits = b.get(range)?;
-        digits.iter().try_fold(0i64, |acc, &d| {
-            d.is_ascii_digit().then(|| acc * 10 + i64::from(d - b'0'))
+        digits.iter().try_fold(0u32, |acc, &d| {
+            d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0'))
         })
     };
     if b.len() < 19
@@ -560,19 +570,15 @@ pub fn parse_datetime(text: &str, naive: bool) -> Option<i128> {
     {
         return None;
     }
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month)
-        || day < 1
-        || day > days_in_month(year, month)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
+    // Two digits make at most 99.
+    let two = |at: usize| u8::try_from(num(at..at + 2)?).ok();
+    let year = i32::try_from(num(0..4)?).ok()?;
+    let month = time::Month::try_from(two(5)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, two(8)?).ok()?;
+    let (hour, minute, second) = (two(11)?, two(14)?, two(17)?);
+    let leap_second = second == 60;
     let mut pos = 19;
-    let mut frac_ns = 0i64;
+    let mut frac_ns = 0u32;
     if b.get(pos) == Some(&b'.') {
         let start = pos + 1;
         let mut end = start;
@@ -583,14 +589,14 @@ pub fn parse_datetime(text: &str, naive: bool) -> Option<i128> {
         if digits == 0 || digits > 9 {
             return None;
         }
-        frac_ns = num(start..end)? * 10i64.pow((9 - digits) as u32);
+        frac_ns = num(start..end)? * 10u32.pow((9 - digits) as u32);
         pos = end;
     }
     let offset_secs = match &b[pos..] {
         [] if naive => 0,
         [b'Z'] | [b'z'] if !naive => 0,
         [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] if !naive => {
-            let digit = |c: u8| c.is_ascii_digit().then(|| i64::from(c - b'0'));
+            let digit = |c: u8| c.is_ascii_digit().then(|| i128::from(c - b'0'));
             let minutes = (digit(*h1)? * 10 + digit(*h2)?) * 60 + digit(*m1)? * 10 + digit(*m2)?;
             if *sign == b'+' {
                 minutes * 60
@@ -600,29 +606,12 @@ pub fn parse_datetime(text: &str, naive: bool) -> Option<i128> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_secs;
-    Some(i128::from(secs) * 1_000_000_000 + i128::from(frac_ns))
-}
-
-fn days_in_month(year: i64, month: i64) -> i64 {
-    match month {
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let second = if leap_second { 59 } else { second };
+    let time = time::Time::from_hms_nano(hour, minute, second, frac_ns).ok()?;
+    let utc_ns = time::PrimitiveDateTime::new(date, time)
+        .assume_utc()
+        .unix_timestamp_nanos();
+    Some(utc_ns + i128::from(leap_second) * 1_000_000_000 - offset_secs * 1_000_000_000)
 }
 
 /// Applies a preset's paths: the key first (from the values as written), then decimals, then

@@ -54,6 +54,41 @@ fn naive_utc_times_parse_with_3_to_9_fraction_digits() {
     }
 }
 
+/// The calendar's edges: leap years by 4, 100 and 400, a leap second, before the epoch, the
+/// first and last four-digit years, months and days out of range.
+#[test]
+fn naive_utc_times_follow_the_gregorian_calendar_at_its_edges() {
+    for (text, ns) in [
+        ("2000-02-29T12:00:00", 951_825_600_000_000_000),
+        ("1900-03-01T00:00:00", -2_203_891_200_000_000_000),
+        ("1969-12-31T23:59:59.999999999", -1),
+        ("2016-12-31T23:59:60", 1_483_228_800_000_000_000),
+        ("0000-01-01T00:00:00", -62_167_219_200_000_000_000),
+        ("9999-12-31 23:59:59", 253_402_300_799_000_000_000),
+    ] {
+        assert_eq!(parse_datetime(text, true), Some(ns), "{text}");
+    }
+    for bad in [
+        "1900-02-29T00:00:00",
+        "2100-02-29T00:00:00",
+        "2025-04-31T00:00:00",
+        "2025-13-01T00:00:00",
+        "2025-00-01T00:00:00",
+        "2025-01-00T00:00:00",
+        "2025-01-01T24:00:00",
+        "2025-01-01T00:60:00",
+        "2025-01-01T00:00:61",
+        "2025-01-01T00:00:00Z",
+    ] {
+        assert!(parse_datetime(bad, true).is_none(), "{bad}");
+    }
+    assert_eq!(
+        parse_datetime("2025-01-01T00:00:00-05:30", false),
+        parse_datetime("2025-01-01T05:30:00Z", false)
+    );
+    assert_eq!(parse_datetime("2025-01-01T00:00:00", false), None);
+}
+
 #[test]
 fn trades_get_exact_decimals_dates_and_a_natural_key() {
     let lines = samples("node_trades.jsonl");
