@@ -217,9 +217,19 @@ impl Runner<'_> {
                 factory: factory.to_string(),
                 known: self.registry.names(),
             })?;
-        let expanded = crate::config::expand_env(config_text, source_name, self.env)?;
-        found.configure(&expanded, source_name)?;
+        self.configured(found, config_text, source_name)?;
         Ok(found)
+    }
+
+    /// `factory`'s validated settings from config text as stored (`${env:...}` expanded here).
+    fn configured(
+        &self,
+        factory: &dyn Factory,
+        config_text: &str,
+        source_name: &str,
+    ) -> Result<Arc<dyn Configured>, crate::ConfigError> {
+        let expanded = crate::config::expand_env(config_text, source_name, self.env)?;
+        factory.configure(&expanded, source_name)
     }
 
     /// The factory of the node at `path`, for help output.
@@ -270,17 +280,14 @@ impl Runner<'_> {
             )
         })?;
         let source_name = format!("{} (config)", node.path);
-        let text = crate::config::expand_env(stored_config, &source_name, self.env)?;
-        Ok(factory.configure(&text, &source_name)?)
+        Ok(self.configured(factory, stored_config, &source_name)?)
     }
 
     /// The factory node at `path` with its config validated.
     pub(crate) fn load(&self, path: &PondPath) -> Result<Loaded, RunError> {
         let snapshot = self.pond.snapshot()?;
         let (node, factory, text) = self.factory_node(&snapshot, path)?;
-        let source_name = format!("{path} (config)");
-        let expanded = crate::config::expand_env(&text, &source_name, self.env)?;
-        let configured = factory.configure(&expanded, &source_name)?;
+        let configured = self.configured(factory, &text, &format!("{path} (config)"))?;
         Ok(Loaded { node, configured })
     }
 

@@ -48,7 +48,6 @@ enum StageKind {
 }
 
 struct StageSlot {
-    path: PondPath,
     node: Node,
     configured: Arc<dyn Configured>,
     kind: StageKind,
@@ -200,7 +199,7 @@ impl Runner<'_> {
                 for slot in stages {
                     let (wakeups, stop) = (wakeups.clone(), stop.clone());
                     let spawned = std::thread::Builder::new()
-                        .name(format!("stage {}", slot.path))
+                        .name(format!("stage {}", slot.node.path))
                         .spawn_scoped(scope, move || self.stage_thread(slot, &wakeups, &stop));
                     match spawned {
                         Ok(handle) => threads.push(handle),
@@ -302,7 +301,6 @@ impl Runner<'_> {
                     "1 while a stage has work left from a failed or interrupted run.",
                     &labels,
                 ),
-                path: plan.node.path.clone(),
                 node: plan.node,
                 configured: plan.configured,
                 kind,
@@ -419,7 +417,7 @@ impl Runner<'_> {
                 };
                 // The stage's upstream is not in its chain's own plan: a loop back to it was
                 // refused when the session started.
-                self.stage_plan(&loaded, &slot.path)
+                self.stage_plan(&loaded, &slot.node.path)
                     .and_then(|plan| self.run_chain(plan, &mut std::io::sink()).0)
                     .map(|txn| (txn, false))
             }
@@ -429,7 +427,7 @@ impl Runner<'_> {
         match result {
             Ok((txn, pending)) => {
                 if slot.failures > 0 {
-                    tracing::info!(stage = %slot.path, "recovered after {} failed run(s)", slot.failures);
+                    tracing::info!(stage = %slot.node.path, "recovered after {} failed run(s)", slot.failures);
                 }
                 // A stage that stopped at its budget goes on at once.
                 slot.behind = pending;
@@ -448,9 +446,9 @@ impl Runner<'_> {
                 slot.record.step(Some(e.to_string()), None);
                 // The first failure is an error; repeats of an ongoing outage are warnings.
                 if slot.failures == 1 {
-                    tracing::error!(stage = %slot.path, "{e}; retrying in {wait:?}, upstream continues");
+                    tracing::error!(stage = %slot.node.path, "{e}; retrying in {wait:?}, upstream continues");
                 } else {
-                    tracing::warn!(stage = %slot.path, failures = slot.failures, "{e}; retrying in {wait:?}");
+                    tracing::warn!(stage = %slot.node.path, failures = slot.failures, "{e}; retrying in {wait:?}");
                 }
             }
         }

@@ -307,6 +307,22 @@ impl Matcher<'_> {
         self.decisions[t] = Some(decision);
     }
 
+    /// Whether host file `h` starts with `file`'s bytes (sampled as `verify` says); `None` when
+    /// it cannot be opened (the reason is in `errors`, once).
+    fn starts_with(&mut self, h: usize, file: &Tracked) -> Result<Option<bool>, SyncError> {
+        let Some(handle) = self.opened.get(h, &mut self.errors) else {
+            return Ok(None);
+        };
+        Ok(Some(matches(
+            self.txn,
+            file,
+            handle,
+            self.source,
+            self.seed,
+            &mut self.counter,
+        )?))
+    }
+
     /// Same path, same inode: unchanged, touched, appended, or a changed archive. An active
     /// file that shrank or was rewritten in place stays undecided (its old bytes are looked
     /// for by content).
@@ -333,19 +349,16 @@ impl Matcher<'_> {
                 self.decide(t, Some(h), Decision::Keep);
                 continue;
             }
-            let Some(handle) = self.opened.get(h, &mut self.errors) else {
+            let same = if now.size >= len {
+                self.starts_with(h, file)?
+            } else {
+                Some(false)
+            };
+            let Some(same) = same else {
                 self.decide(t, Some(h), Decision::Keep);
                 continue;
             };
-            let decision = if now.size >= len
-                && matches(
-                    self.txn,
-                    file,
-                    handle,
-                    self.source,
-                    self.seed,
-                    &mut self.counter,
-                )? {
+            let decision = if same {
                 Some(if now.size == len {
                     Decision::Touch { host: h }
                 } else {
@@ -387,17 +400,7 @@ impl Matcher<'_> {
             if self.claimed.contains(&h) || host[h].id.size < file.len() {
                 continue;
             }
-            let Some(handle) = self.opened.get(h, &mut self.errors) else {
-                continue;
-            };
-            if matches(
-                self.txn,
-                file,
-                handle,
-                self.source,
-                self.seed,
-                &mut self.counter,
-            )? {
+            if self.starts_with(h, file)? == Some(true) {
                 let action = if file.state.role == Role::Active && host[h].role == Role::Archive {
                     Action::Rotated
                 } else {
